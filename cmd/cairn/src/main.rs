@@ -1,0 +1,65 @@
+//! `cairn`: parse the command line (with the config file and `CAIRN_*` variables), set up
+//! logging, and dispatch to the subcommand.
+
+mod cli;
+mod config_file;
+mod data_dir;
+mod https;
+mod join;
+mod server;
+mod snapshot_cmd;
+
+use anyhow::Result;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, SnapshotCommand};
+
+/// Cancels `token` on SIGINT or SIGTERM; a second signal exits at once.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        token.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        std::process::exit(130);
+    });
+}
+
+fn main() -> Result<()> {
+    let args = config_file::merged_args(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(args);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => {
+                let shutdown = CancellationToken::new();
+                cancel_on_signal(shutdown.clone());
+                server::run(args, shutdown).await
+            }
+            Command::Token(args) => server::print_token(&args.data_dir),
+            Command::EtcdSnapshot(SnapshotCommand::Save { file, etcd_address }) => {
+                snapshot_cmd::save(&file, etcd_address).await
+            }
+            Command::EtcdSnapshot(SnapshotCommand::Restore { file, data_dir }) => {
+                snapshot_cmd::restore(&file, &data_dir)
+            }
+        }
+    })
+}

@@ -1,0 +1,92 @@
+//! The redb tables that hold a member's whole state: the Raft log and vote, and the state machine
+//! (etcd's multi-version key space, leases, and their bookkeeping). They live in one database file
+//! so that one durable commit covers the log and everything applied before it.
+
+use redb::TableDefinition;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{Error, Result};
+
+/// Raft log entries by index, postcard-encoded.
+pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+/// Small records by name (see the `meta` keys below), postcard-encoded.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The newest version of every live key: key → `mvccpb.KeyValue`.
+pub(crate) const LIVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv_live");
+/// Every version still inside the history window: (key, mod revision) → `mvccpb.KeyValue` without
+/// its key. A deletion is a tombstone: version 0.
+pub(crate) const HISTORY: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("kv_history");
+/// The keys each revision changed, in operation order: revision → postcard `Vec<Vec<u8>>`. Watches
+/// replay history from here; compaction walks it to find what to remove.
+pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("kv_changes");
+/// Granted leases: ID → granted TTL in seconds.
+pub(crate) const LEASES: TableDefinition<i64, i64> = TableDefinition::new("leases");
+/// Keys attached to a lease: (lease ID, key).
+pub(crate) const LEASE_KEYS: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("lease_keys");
+
+/// Keys of the `META` table.
+pub(crate) mod meta {
+    /// The Raft vote.
+    pub(crate) const VOTE: &str = "raft.vote";
+    /// The last purged log ID.
+    pub(crate) const LAST_PURGED: &str = "raft.last_purged";
+    /// The last applied log ID.
+    pub(crate) const LAST_APPLIED: &str = "sm.last_applied";
+    /// The membership as of the last applied entry.
+    pub(crate) const MEMBERSHIP: &str = "sm.membership";
+    /// The store revision.
+    pub(crate) const REVISION: &str = "sm.revision";
+    /// The compacted revision: reads below it are refused.
+    pub(crate) const COMPACT_REVISION: &str = "sm.compact_revision";
+    /// Revisions below this one have been physically removed.
+    pub(crate) const COMPACTED_UPTO: &str = "sm.compacted_upto";
+    /// This member's identity: node ID and cluster ID.
+    pub(crate) const IDENTITY: &str = "member.identity";
+}
+
+/// Encodes a record for the `META` or `LOG` table.
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(v).map_err(|e| Error::Storage(format!("encode: {e}")))
+}
+
+/// Decodes a record of the `META` or `LOG` table.
+pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    postcard::from_bytes(b).map_err(|e| Error::Storage(format!("decode: {e}")))
+}
+
+/// Reads a `META` record.
+pub(crate) fn get_meta<T: DeserializeOwned>(
+    table: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>> {
+    match table.get(key)? {
+        Some(v) => Ok(Some(decode(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a `META` record.
+pub(crate) fn put_meta<T: Serialize>(
+    table: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    key: &str,
+    v: &T,
+) -> Result<()> {
+    table.insert(key, encode(v)?.as_slice())?;
+    Ok(())
+}
+
+/// Creates every table so that readers never meet a missing one.
+pub(crate) fn create_all(db: &redb::Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(LOG)?;
+        txn.open_table(META)?;
+        txn.open_table(LIVE)?;
+        txn.open_table(HISTORY)?;
+        txn.open_table(CHANGES)?;
+        txn.open_table(LEASES)?;
+        txn.open_table(LEASE_KEYS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
