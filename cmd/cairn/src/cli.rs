@@ -97,8 +97,8 @@ pub struct ServerArgs {
     /// Build a Raft snapshot (and purge the log) after this many entries.
     #[arg(long, env = "CAIRN_ETCD_SNAPSHOT_COUNT", default_value_t = 10_000)]
     pub etcd_snapshot_count: u64,
-    /// How often a watch with progress notification enabled gets one.
-    #[arg(long, env = "CAIRN_ETCD_PROGRESS_NOTIFY_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    /// How often a watch with progress notification enabled gets one (k3s runs etcd with 5s).
+    #[arg(long, env = "CAIRN_ETCD_PROGRESS_NOTIFY_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub etcd_progress_notify_interval: Duration,
 }
 
