@@ -32,7 +32,14 @@ fn cancel_on_signal(token: CancellationToken) {
     });
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("cairn: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let args = config_file::merged_args(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     tracing_subscriber::fmt()

@@ -9,8 +9,10 @@
 
 pub mod rpc;
 
+mod authority;
 mod cluster;
 mod header;
+mod hpack;
 mod kv;
 mod lease;
 mod maintenance;

@@ -8,11 +8,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use cairn_kv::Store;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+use crate::authority::AuthorityRewriter;
 use crate::cluster::ClusterService;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
@@ -75,7 +77,9 @@ impl EtcdServerConfig {
 }
 
 /// Serves the etcd API for `store` on `listener` until `shutdown` completes. With `tls`, every
-/// connection is TLS (mutual if the configuration asks for client certificates).
+/// connection is TLS (mutual if the configuration asks for client certificates). Plaintext
+/// requests whose `:authority` is a URL (etcdctl 3.4) are accepted; under TLS they are not,
+/// as the rewriting sits below tonic's TLS.
 ///
 /// Errors (a bad configuration, a failing listener) are logged; the caller's task just ends.
 pub async fn serve(
@@ -143,7 +147,10 @@ pub async fn serve(
     let local = listener.local_addr().ok();
     tracing::debug!(address = ?local, "serving the etcd API");
     // Small responses (a put's answer behind a watch event) must not wait for Nagle's algorithm.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // etcdctl 3.4 sends URLs as `:authority`, which the HTTP/2 server refuses: see `authority`.
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(AuthorityRewriter::new));
     if let Err(e) = router
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
