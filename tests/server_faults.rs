@@ -26,9 +26,15 @@ async fn data_dir_in_use_is_refused() -> Result<()> {
     let mut second = Server::create(opts)?;
     second.spawn()?;
     let status = second.wait_exit(Duration::from_secs(30)).await?;
-    ensure!(!status.success(), "a second server on a data dir in use started");
+    ensure!(
+        !status.success(),
+        "a second server on a data dir in use started"
+    );
     let stderr = second.stderr();
-    ensure!(stderr.contains("in use"), "unclear error for a data dir in use: {stderr}");
+    ensure!(
+        stderr.contains("in use"),
+        "unclear error for a data dir in use: {stderr}"
+    );
     // The first server is unharmed.
     let mut client = connect_with_timeout(&first.endpoint(), Duration::from_secs(5)).await?;
     client.put("still", "here", None).await?;
@@ -53,13 +59,19 @@ async fn corrupt_database_is_refused_and_left_untouched() -> Result<()> {
     std::fs::write(&db, &bytes)?;
     server.spawn()?;
     let status = server.wait_exit(Duration::from_secs(30)).await?;
-    ensure!(!status.success(), "the server started on a corrupt database");
+    ensure!(
+        !status.success(),
+        "the server started on a corrupt database"
+    );
     let stderr = server.stderr();
     ensure!(
         stderr.contains("cannot be opened") && stderr.contains("state.redb"),
         "unclear error for a corrupt database: {stderr}"
     );
-    ensure!(std::fs::read(&db)? == bytes, "the corrupt database was modified");
+    ensure!(
+        std::fs::read(&db)? == bytes,
+        "the corrupt database was modified"
+    );
     Ok(())
 }
 
@@ -74,7 +86,9 @@ async fn rewrite(endpoint: &str, rounds: usize) -> Result<()> {
             let mut client = connect_with_timeout(&endpoint, Duration::from_secs(5)).await?;
             for round in 0..rounds {
                 for k in 0..50 {
-                    client.put(format!("level/{w}/{k}"), format!("{round}{value}"), None).await?;
+                    client
+                        .put(format!("level/{w}/{k}"), format!("{round}{value}"), None)
+                        .await?;
                 }
             }
             anyhow::Ok(())
@@ -113,8 +127,14 @@ async fn database_levels_off_under_steady_updates() -> Result<()> {
     // History really was compacted: the first revisions are gone.
     let mut client = connect_with_timeout(&endpoint, Duration::from_secs(5)).await?;
     let old = client
-        .get("level/0/0", Some(etcd_client::GetOptions::new().with_revision(2)))
+        .get(
+            "level/0/0",
+            Some(etcd_client::GetOptions::new().with_revision(2)),
+        )
         .await;
-    ensure!(old.is_err(), "revision 2 is still readable: automatic compaction did not run");
+    ensure!(
+        old.is_err(),
+        "revision 2 is still readable: automatic compaction did not run"
+    );
     Ok(())
 }

@@ -88,6 +88,11 @@ impl Config {
         Ok(())
     }
 
+    /// The Raft log's directory, beside the database (`state.redb` → `state.wal/`).
+    pub fn wal_dir(&self) -> PathBuf {
+        self.db_path.with_extension("wal")
+    }
+
     pub(crate) fn raft_config(&self) -> Result<openraft::Config> {
         let c = openraft::Config {
             cluster_name: format!("cairn-{:016x}", self.cluster_id),

@@ -9,6 +9,7 @@
 pub mod pb;
 
 mod config;
+mod disk;
 mod error;
 mod forward;
 mod keyrange;

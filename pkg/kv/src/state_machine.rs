@@ -3,11 +3,14 @@
 //! and installs snapshots.
 //!
 //! Applies commit without fsync (`Durability::None`): the log entries they come from are already
-//! durable, the next log append's durable commit persists them (same database), and after a crash
-//! openraft re-applies from the last durable `last_applied`. So a write pays one fsync, not two.
+//! durable in the write-ahead log, and after a crash openraft re-applies them from the last durable
+//! `last_applied`. Every [`SYNC_EVERY_APPLIES`] applies or [`SYNC_EVERY`], and before the log is
+//! purged, one apply commits durably instead, which bounds the replay and lets redb reuse freed
+//! pages. So a write pays one fsync (its log append), not two, and an idle member pays none.
 
 use std::io::Cursor;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
@@ -37,10 +40,25 @@ pub(crate) struct Shared {
     pub snapshot: std::sync::Mutex<Option<(SnapshotMeta, Arc<Vec<u8>>)>>,
 }
 
+/// Make applies durable at least this often (in applies)...
+const SYNC_EVERY_APPLIES: u32 = 256;
+/// ...and this often (in time, while applies keep coming).
+const SYNC_EVERY: Duration = Duration::from_millis(200);
+
 /// The state machine. One per member; openraft owns it and calls it from one task.
 pub struct StateMachine {
     db: Arc<Database>,
     shared: Arc<Shared>,
+    unsynced: u32,
+    synced_at: Instant,
+}
+
+/// Commits everything applied so far durably.
+pub(crate) fn make_durable(db: &Database) -> Result<()> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    txn.commit()?;
+    Ok(())
 }
 
 fn sm_err(e: impl Into<Error>) -> StorageError {
@@ -49,7 +67,12 @@ fn sm_err(e: impl Into<Error>) -> StorageError {
 
 impl StateMachine {
     pub(crate) fn new(db: Arc<Database>, shared: Arc<Shared>) -> Self {
-        StateMachine { db, shared }
+        StateMachine {
+            db,
+            shared,
+            unsynced: 0,
+            synced_at: Instant::now(),
+        }
     }
 
     fn after_commit(
@@ -134,9 +157,13 @@ struct ApplyOutput {
     compacting: bool,
 }
 
-fn apply_blocking(db: &Database, entries: Vec<Entry>) -> Result<ApplyOutput> {
+fn apply_blocking(db: &Database, entries: Vec<Entry>, durable: bool) -> Result<ApplyOutput> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::None)?;
+    txn.set_durability(if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    })?;
     let out;
     {
         let mut meta_t = txn.open_table(META)?;
@@ -192,9 +219,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        let out = tokio::task::spawn_blocking(move || apply_blocking(&db, entries))
+        self.unsynced += 1;
+        let durable = self.unsynced >= SYNC_EVERY_APPLIES || self.synced_at.elapsed() >= SYNC_EVERY;
+        if durable {
+            self.unsynced = 0;
+            self.synced_at = Instant::now();
+        }
+        let out = crate::disk::run(move || apply_blocking(&db, entries, durable))
             .await
-            .map_err(|e| sm_err(Error::Storage(e.to_string())))?
             .map_err(sm_err)?;
         self.after_commit(out.published, out.leases, out.compacting);
         Ok(out.results)

@@ -32,7 +32,7 @@ use crate::{peer_service, snapshot};
 /// The most writes proposed as one Raft entry.
 const MAX_BATCH: usize = 1024;
 /// How many batches may be in Raft at once.
-const MAX_IN_FLIGHT: usize = 4;
+const MAX_IN_FLIGHT: usize = 2;
 /// How long adding a voter may wait for it to catch up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Revisions physically compacted per step.
@@ -167,7 +167,7 @@ impl Store {
             id,
             Arc::new(config.raft_config()?),
             peers.clone(),
-            LogStore::new(db.clone()),
+            LogStore::open(&config.wal_dir(), db.clone())?,
             StateMachine::new(db.clone(), shared.clone()),
         )
         .await
@@ -884,6 +884,13 @@ impl Inner {
         self: &Arc<Self>,
         batch: cairnpb::WriteBatch,
     ) -> Result<cairnpb::WriteResults> {
+        // On the leader, propose directly: no encoding for a peer call.
+        if self.raft.metrics().borrow().current_leader == Some(self.id) {
+            match self.propose_here(batch.clone()).await {
+                Err(Error::LeaderChanged) => {}
+                other => return other,
+            }
+        }
         match self
             .leader_call(LeaderCall::Write(batch.encode_to_vec()))
             .await?

@@ -1,14 +1,11 @@
-//! The redb tables that hold a member's whole state: the Raft log and vote, and the state machine
-//! (etcd's multi-version key space, leases, and their bookkeeping). They live in one database file
-//! so that one durable commit covers the log and everything applied before it.
+//! The redb tables that hold the state machine: etcd's multi-version key space, leases, and their
+//! bookkeeping. (The Raft log and vote live in the write-ahead log, `log_store.rs`.)
 
 use redb::TableDefinition;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::{Error, Result};
 
-/// Raft log entries by index, postcard-encoded.
-pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 /// Small records by name (see the `meta` keys below), postcard-encoded.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// The newest version of every live key: key → `mvccpb.KeyValue`.
@@ -26,10 +23,6 @@ pub(crate) const LEASE_KEYS: TableDefinition<(i64, &[u8]), ()> = TableDefinition
 
 /// Keys of the `META` table.
 pub(crate) mod meta {
-    /// The Raft vote.
-    pub(crate) const VOTE: &str = "raft.vote";
-    /// The last purged log ID.
-    pub(crate) const LAST_PURGED: &str = "raft.last_purged";
     /// The last applied log ID.
     pub(crate) const LAST_APPLIED: &str = "sm.last_applied";
     /// The membership as of the last applied entry.
@@ -44,12 +37,12 @@ pub(crate) mod meta {
     pub(crate) const IDENTITY: &str = "member.identity";
 }
 
-/// Encodes a record for the `META` or `LOG` table.
+/// Encodes a record (postcard): `META` values, log entries, peer messages.
 pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(v).map_err(|e| Error::Storage(format!("encode: {e}")))
 }
 
-/// Decodes a record of the `META` or `LOG` table.
+/// Decodes a record (postcard).
 pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     postcard::from_bytes(b).map_err(|e| Error::Storage(format!("decode: {e}")))
 }
@@ -79,7 +72,6 @@ pub(crate) fn put_meta<T: Serialize>(
 pub(crate) fn create_all(db: &redb::Database) -> Result<()> {
     let txn = db.begin_write()?;
     {
-        txn.open_table(LOG)?;
         txn.open_table(META)?;
         txn.open_table(LIVE)?;
         txn.open_table(HISTORY)?;
