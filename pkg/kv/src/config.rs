@@ -103,7 +103,7 @@ impl Config {
             snapshot_max_chunk_size: 1024 * 1024,
             max_payload_entries: 256,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_threshold),
-            max_in_snapshot_log_to_keep: 1000,
+            max_in_snapshot_log_to_keep: self.snapshot_threshold.min(1000),
             purge_batch_size: 256,
             ..Default::default()
         };

@@ -260,9 +260,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .map_err(|e| sm_err(Error::Storage(e.to_string())))?
         .map_err(|e| StorageError::from(StorageIOError::write_snapshot(signature, &e)))?;
         // Watchers notice the jump in revision and catch up from the installed history.
-        self.shared
-            .hub
-            .reset_to(snapshot::revision_of(&self.db).map_err(sm_err)?);
+        let revision = snapshot::revision_of(&self.db).map_err(sm_err)?;
+        tracing::info!(snapshot = %meta.snapshot_id, revision, "installed a snapshot");
+        self.shared.hub.reset_to(revision);
         let _ = self.shared.leases.send(LeaseChange::Reload);
         *self
             .shared

@@ -808,17 +808,7 @@ impl Inner {
                 Ok(LeaderReply::Done)
             }
             LeaderCall::PromoteMember(id) => {
-                let membership = self
-                    .raft
-                    .metrics()
-                    .borrow()
-                    .membership_config
-                    .membership()
-                    .clone();
-                if membership.get_node(&id).is_none() {
-                    return Err(Error::MemberNotFound { id });
-                }
-                if membership.voter_ids().any(|v| v == id) {
+                if self.is_voter(id)? {
                     return Err(Error::NotLearner);
                 }
                 self.raft
@@ -828,17 +818,7 @@ impl Inner {
                 Ok(LeaderReply::Done)
             }
             LeaderCall::RemoveMember(id) => {
-                let membership = self
-                    .raft
-                    .metrics()
-                    .borrow()
-                    .membership_config
-                    .membership()
-                    .clone();
-                if membership.get_node(&id).is_none() {
-                    return Err(Error::MemberNotFound { id });
-                }
-                let change = if membership.voter_ids().any(|v| v == id) {
+                let change = if self.is_voter(id)? {
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
                 } else {
                     ChangeMembers::RemoveNodes(BTreeSet::from([id]))
@@ -850,6 +830,16 @@ impl Inner {
                 Ok(LeaderReply::Done)
             }
         }
+    }
+
+    /// Whether member `id` votes (`MemberNotFound` if it is not a member at all).
+    fn is_voter(&self, id: NodeId) -> Result<bool> {
+        let metrics = self.raft.metrics();
+        let membership = metrics.borrow().membership_config.membership().clone();
+        if membership.get_node(&id).is_none() {
+            return Err(Error::MemberNotFound { id });
+        }
+        Ok(membership.voter_ids().any(|v| v == id))
     }
 
     fn ensure_leader(&self) -> Result<()> {
