@@ -88,6 +88,7 @@ pub(crate) struct Inner {
     pub(crate) peers: Peers,
     clock: Mutex<LeaseClock>,
     proposer: mpsc::Sender<Pending>,
+    readers: mpsc::Sender<oneshot::Sender<Result<u64>>>,
     shutdown: CancellationToken,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -176,6 +177,7 @@ impl Store {
             .await
             .map_err(|e| Error::Open(format!("listen on {} for peers: {e}", config.peer_listen)))?;
         let (proposer, proposals) = mpsc::channel(MAX_BATCH * 4);
+        let (readers, reads) = mpsc::channel(MAX_BATCH * 4);
         let clock = LeaseClock::new(load_leases(&db)?, Instant::now());
         let inner = Arc::new(Inner {
             id,
@@ -186,12 +188,14 @@ impl Store {
             peers,
             clock: Mutex::new(clock),
             proposer,
+            readers,
             shutdown: CancellationToken::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let tasks = vec![
             tokio::spawn(peer_service::serve(inner.clone(), listener)),
             tokio::spawn(propose_batches(inner.clone(), proposals)),
+            tokio::spawn(batch_read_indexes(inner.clone(), reads)),
             tokio::spawn(follow_leases(inner.clone(), lease_rx)),
             tokio::spawn(expire_leases(inner.clone())),
             tokio::spawn(compact_physically(inner.clone())),
@@ -730,8 +734,16 @@ impl Inner {
         }
     }
 
-    /// The index a linearizable read must wait for.
-    async fn read_index(self: &Arc<Self>) -> Result<u64> {
+    /// The index a linearizable read must wait for, from a round shared with the reads that
+    /// arrived with it.
+    async fn read_index(&self) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.readers.send(tx).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// One read-index round with the leader (a quorum heartbeat there).
+    async fn read_index_round(self: &Arc<Self>) -> Result<u64> {
         match self.leader_call(LeaderCall::ReadIndex).await? {
             LeaderReply::ReadIndex(i) => Ok(i),
             _ => Err(Error::Peer("unexpected reply".into())),
@@ -938,6 +950,25 @@ async fn propose_batches(inner: Arc<Inner>, mut rx: mpsc::Receiver<Pending>) {
             }
             drop(permit);
         });
+    }
+}
+
+/// Serves linearizable reads' read-index requests in rounds: every request waiting when a round
+/// starts shares its answer, and requests that arrive during a round wait for the next one (an
+/// answer obtained before a read arrived could miss a write that finished before it).
+async fn batch_read_indexes(
+    inner: Arc<Inner>,
+    mut rx: mpsc::Receiver<oneshot::Sender<Result<u64>>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            waiting.push(w);
+        }
+        let index = inner.read_index_round().await;
+        for w in waiting {
+            let _ = w.send(index.clone());
+        }
     }
 }
 
