@@ -20,7 +20,7 @@ use crate::pb::etcdserverpb::{
     response_op::Response as OpResponse,
 };
 use crate::pb::mvccpb::{self, KeyValue, event::EventType};
-use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES, LIVE};
+use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES};
 
 /// The events of one revision, as a watch delivers them (always with `prev_kv`; watchers that did
 /// not ask for it have it stripped).
@@ -64,15 +64,12 @@ fn is_tombstone(kv: &KeyValue) -> bool {
     kv.version == 0
 }
 
-/// Reads the live version of one key.
-pub(crate) fn get_live(
-    live: &impl ReadableTable<&'static [u8], &'static [u8]>,
+/// The newest version of one key, if it is live.
+pub(crate) fn get_latest(
+    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<KeyValue>> {
-    match live.get(key)? {
-        Some(v) => Ok(Some(decode_kv(key, v.value())?)),
-        None => Ok(None),
-    }
+    Ok(get_at(hist, key, i64::MAX)?.filter(|kv| !is_tombstone(kv)))
 }
 
 /// The newest version of `key` at or below `rev` (a tombstone included), from history.
@@ -89,37 +86,6 @@ fn get_at(
         }
         None => Ok(None),
     }
-}
-
-/// The live key-values in a range, in key order.
-pub(crate) fn scan_live(
-    live: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    range: &KeyRange,
-    mut visit: impl FnMut(KeyValue) -> Result<bool>,
-) -> Result<()> {
-    if range.is_empty() {
-        return Ok(());
-    }
-    match range {
-        KeyRange::Single(k) => {
-            if let Some(kv) = get_live(live, k)? {
-                visit(kv)?;
-            }
-        }
-        KeyRange::Span { start, end } => {
-            let it = match end {
-                Some(end) => live.range(start.as_slice()..end.as_slice())?,
-                None => live.range(start.as_slice()..)?,
-            };
-            for entry in it {
-                let (k, v) = entry?;
-                if !visit(decode_kv(k.value(), v.value())?)? {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The key-values of a range as they were at revision `rev`, in key order.
@@ -176,7 +142,6 @@ fn scan_at(
 
 /// Serves a Range request at the state the tables hold (`current` is their revision).
 pub(crate) fn range(
-    live: &impl ReadableTable<&'static [u8], &'static [u8]>,
     hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
     current: i64,
     compacted: i64,
@@ -227,11 +192,7 @@ pub(crate) fn range(
         }
         Ok(true)
     };
-    if at == current {
-        scan_live(live, &kr, &mut visit)?;
-    } else {
-        scan_at(hist, &kr, at, &mut visit)?;
-    }
+    scan_at(hist, &kr, at, &mut visit)?;
     if needs_sort {
         let key = |kv: &KeyValue| -> (i64, Vec<u8>) {
             match target {
@@ -315,9 +276,7 @@ fn event(kv: KeyValue, prev: Option<KeyValue>) -> mvccpb::Event {
 
 /// A hash of the key space as of `rev`: equal on members that agree, whatever their garbage.
 pub(crate) fn hash_at(
-    live: &impl ReadableTable<&'static [u8], &'static [u8]>,
     hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
-    current: i64,
     rev: i64,
 ) -> Result<u32> {
     // FNV-1a over every visible key-value's encoding, folded to 32 bits like etcd's crc32 field.
@@ -330,11 +289,7 @@ pub(crate) fn hash_at(
         Ok(true)
     };
     let all = KeyRange::new(b"\0", b"\0");
-    if rev >= current {
-        scan_live(live, &all, &mut visit)?;
-    } else {
-        scan_at(hist, &all, rev, &mut visit)?;
-    }
+    scan_at(hist, &all, rev, &mut visit)?;
     Ok((h ^ (h >> 32)) as u32)
 }
 
@@ -450,7 +405,6 @@ struct Path {
 
 /// The state machine's tables inside one write transaction, with the revision counters.
 pub(crate) struct Writer<'t> {
-    live: Table<'t, &'static [u8], &'static [u8]>,
     hist: Table<'t, (&'static [u8], u64), &'static [u8]>,
     changes: Table<'t, u64, &'static [u8]>,
     leases: Table<'t, i64, i64>,
@@ -474,7 +428,6 @@ impl<'t> Writer<'t> {
         compact_revision: i64,
     ) -> Result<Self> {
         Ok(Writer {
-            live: txn.open_table(LIVE)?,
             hist: txn.open_table(HISTORY)?,
             changes: txn.open_table(CHANGES)?,
             leases: txn.open_table(LEASES)?,
@@ -561,7 +514,7 @@ impl<'t> Writer<'t> {
 
     fn check_put(&self, req: &rpc::PutRequest) -> Result<()> {
         validate_put(req)?;
-        if (req.ignore_value || req.ignore_lease) && get_live(&self.live, &req.key)?.is_none() {
+        if (req.ignore_value || req.ignore_lease) && get_latest(&self.hist, &req.key)?.is_none() {
             return Err(Error::KeyNotFound);
         }
         self.check_lease(req)
@@ -576,7 +529,7 @@ impl<'t> Writer<'t> {
 
     /// Writes a put already checked.
     fn put_inner(&mut self, req: &rpc::PutRequest) -> Result<rpc::PutResponse> {
-        let prev = get_live(&self.live, &req.key)?;
+        let prev = get_latest(&self.hist, &req.key)?;
         let rev = self.pending();
         let kv = KeyValue {
             key: req.key.clone(),
@@ -604,10 +557,15 @@ impl<'t> Writer<'t> {
             return Err(Error::EmptyKey);
         }
         let mut doomed = Vec::new();
-        scan_live(&self.live, &KeyRange::new(&req.key, &req.range_end), |kv| {
-            doomed.push(kv);
-            Ok(true)
-        })?;
+        scan_at(
+            &self.hist,
+            &KeyRange::new(&req.key, &req.range_end),
+            i64::MAX,
+            |kv| {
+                doomed.push(kv);
+                Ok(true)
+            },
+        )?;
         let deleted = doomed.len() as i64;
         for prev in &doomed {
             self.tombstone(prev)?;
@@ -638,12 +596,6 @@ impl<'t> Writer<'t> {
         .encode_to_vec();
         self.hist
             .insert((key.as_slice(), kv.mod_revision as u64), stored.as_slice())?;
-        if is_tombstone(&kv) {
-            self.live.remove(key.as_slice())?;
-        } else {
-            self.live
-                .insert(key.as_slice(), kv.encode_to_vec().as_slice())?;
-        }
         let old_lease = prev.as_ref().map_or(0, |p| p.lease);
         if old_lease != 0 && old_lease != kv.lease {
             self.lease_keys.remove((old_lease, key.as_slice()))?;
@@ -660,10 +612,15 @@ impl<'t> Writer<'t> {
         let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
         let result = CompareResult::try_from(c.result).unwrap_or(CompareResult::Equal);
         let mut kvs = Vec::new();
-        scan_live(&self.live, &KeyRange::new(&c.key, &c.range_end), |kv| {
-            kvs.push(kv);
-            Ok(true)
-        })?;
+        scan_at(
+            &self.hist,
+            &KeyRange::new(&c.key, &c.range_end),
+            i64::MAX,
+            |kv| {
+                kvs.push(kv);
+                Ok(true)
+            },
+        )?;
         if kvs.is_empty() {
             if target == CompareTarget::Value {
                 return Ok(false);
@@ -759,13 +716,7 @@ impl<'t> Writer<'t> {
                     } else {
                         self.pending()
                     };
-                    OpResponse::ResponseRange(range(
-                        &self.live,
-                        &self.hist,
-                        current,
-                        self.compact_revision,
-                        r,
-                    )?)
+                    OpResponse::ResponseRange(range(&self.hist, current, self.compact_revision, r)?)
                 }
                 Some(Op::RequestPut(p)) => OpResponse::ResponsePut(self.put_inner(p)?),
                 Some(Op::RequestDeleteRange(d)) => {
@@ -844,7 +795,7 @@ impl<'t> Writer<'t> {
             keys.push(k.value().1.to_vec());
         }
         for key in keys {
-            if let Some(prev) = get_live(&self.live, &key)? {
+            if let Some(prev) = get_latest(&self.hist, &key)? {
                 self.tombstone(&prev)?;
             }
             self.lease_keys.remove((req.id, key.as_slice()))?;

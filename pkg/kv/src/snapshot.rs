@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::raft_types::{LogId, StoredMembership};
 use crate::state_machine::{Position, read_position};
-use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES, LIVE, META, meta};
+use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES, META, meta};
 
 const MAGIC: &[u8] = b"cairn-snapshot-v1\n";
 
@@ -28,10 +28,6 @@ enum Record {
     Applied {
         last_applied: Option<LogId>,
         membership: StoredMembership,
-    },
-    Live {
-        key: Vec<u8>,
-        kv: Vec<u8>,
     },
     History {
         key: Vec<u8>,
@@ -79,16 +75,6 @@ pub(crate) fn dump(db: &Database) -> Result<(Position, Vec<u8>)> {
             membership: pos.membership.clone(),
         },
     )?;
-    for e in txn.open_table(LIVE)?.iter()? {
-        let (k, v) = e?;
-        push(
-            &mut out,
-            &Record::Live {
-                key: k.value().to_vec(),
-                kv: v.value().to_vec(),
-            },
-        )?;
-    }
     for e in txn.open_table(HISTORY)?.iter()? {
         let (k, v) = e?;
         let (key, revision) = k.value();
@@ -193,11 +179,9 @@ pub(crate) fn install(
     txn.set_durability(Durability::Immediate)?;
     txn.delete_table(HISTORY)?;
     txn.delete_table(CHANGES)?;
-    txn.delete_table(LIVE)?;
     txn.delete_table(LEASES)?;
     txn.delete_table(LEASE_KEYS)?;
     {
-        let mut live = txn.open_table(LIVE)?;
         let mut hist = txn.open_table(HISTORY)?;
         let mut changes = txn.open_table(CHANGES)?;
         let mut leases = txn.open_table(LEASES)?;
@@ -215,9 +199,6 @@ pub(crate) fn install(
                     tables::put_meta(&mut meta_t, meta::COMPACTED_UPTO, &compacted_upto)?;
                 }
                 Record::Applied { .. } => {}
-                Record::Live { key, kv } => {
-                    live.insert(key.as_slice(), kv.as_slice())?;
-                }
                 Record::History { key, revision, kv } => {
                     hist.insert((key.as_slice(), revision), kv.as_slice())?;
                 }

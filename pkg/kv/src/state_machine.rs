@@ -168,6 +168,8 @@ fn apply_blocking(db: &Database, entries: Vec<Entry>, durable: bool) -> Result<A
     {
         let mut meta_t = txn.open_table(META)?;
         let mut pos = read_position(&meta_t)?;
+        let before = (pos.revision, pos.compact_revision);
+        let mut membership_changed = false;
         let mut w = Writer::open(&txn, pos.revision, pos.compact_revision)?;
         let mut results = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -183,14 +185,22 @@ fn apply_blocking(db: &Database, entries: Vec<Entry>, durable: bool) -> Result<A
                 }
                 EntryPayload::Membership(m) => {
                     pos.membership = StoredMembership::new(Some(entry.log_id), m);
+                    membership_changed = true;
                     results.push(Applied::default());
                 }
             }
         }
+        // Only what changed: each record rewritten is another page copied.
         tables::put_meta(&mut meta_t, meta::LAST_APPLIED, &pos.last_applied)?;
-        tables::put_meta(&mut meta_t, meta::MEMBERSHIP, &pos.membership)?;
-        tables::put_meta(&mut meta_t, meta::REVISION, &w.revision)?;
-        tables::put_meta(&mut meta_t, meta::COMPACT_REVISION, &w.compact_revision)?;
+        if membership_changed {
+            tables::put_meta(&mut meta_t, meta::MEMBERSHIP, &pos.membership)?;
+        }
+        if w.revision != before.0 {
+            tables::put_meta(&mut meta_t, meta::REVISION, &w.revision)?;
+        }
+        if w.compact_revision != before.1 {
+            tables::put_meta(&mut meta_t, meta::COMPACT_REVISION, &w.compact_revision)?;
+        }
         out = ApplyOutput {
             results,
             compacting: w.compact_revision > pos.compacted_upto,

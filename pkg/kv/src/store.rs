@@ -25,7 +25,7 @@ use crate::pb::cairnpb::{self, write::Op, write_result::Result as Outcome};
 use crate::pb::etcdserverpb as rpc;
 use crate::raft_types::{Member, NodeId, Proposal, Raft};
 use crate::state_machine::{Shared, StateMachine, read_position};
-use crate::tables::{self, HISTORY, LEASE_KEYS, LEASES, LIVE, META, meta};
+use crate::tables::{self, HISTORY, LEASE_KEYS, LEASES, META, meta};
 use crate::watch::{self, WatchEvent, WatchHub, WatchSpec, Watcher};
 use crate::{peer_service, snapshot};
 
@@ -33,6 +33,8 @@ use crate::{peer_service, snapshot};
 const MAX_BATCH: usize = 1024;
 /// How many batches may be in Raft at once.
 const MAX_IN_FLIGHT: usize = 2;
+/// redb's page cache (its default is 1 GiB; a small node has less than that in all).
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// How long adding a voter may wait for it to catch up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Revisions physically compacted per step.
@@ -99,7 +101,7 @@ fn open_database(config: &Config) -> Result<Database> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Open(format!("create {}: {e}", dir.display())))?;
     }
-    let db = Database::create(path).map_err(|e| match e {
+    let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => {
             Error::Open(format!("database {} is in use by another process", path.display()))
         }
@@ -302,7 +304,6 @@ impl Store {
         let txn = self.inner.db.begin_read()?;
         let pos = read_position(&txn.open_table(META)?)?;
         let mut resp = mvcc::range(
-            &txn.open_table(LIVE)?,
             &txn.open_table(HISTORY)?,
             pos.revision,
             pos.compact_revision,
@@ -636,12 +637,7 @@ impl Store {
                 compact_revision: pos.compact_revision,
             });
         }
-        let h = mvcc::hash_at(
-            &txn.open_table(LIVE)?,
-            &txn.open_table(HISTORY)?,
-            pos.revision,
-            at,
-        )?;
+        let h = mvcc::hash_at(&txn.open_table(HISTORY)?, at)?;
         Ok((h, at, pos.compact_revision))
     }
 }

@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 
 /// Small records by name (see the `meta` keys below), postcard-encoded.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// The newest version of every live key: key → `mvccpb.KeyValue`.
-pub(crate) const LIVE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv_live");
-/// Every version still inside the history window: (key, mod revision) → `mvccpb.KeyValue` without
-/// its key. A deletion is a tombstone: version 0.
+/// Every version still inside the history window, the newest included: (key, mod revision) →
+/// `mvccpb.KeyValue` without its key. A deletion is a tombstone: version 0. There is no separate
+/// table of current values: one B-tree written per change (not two) halves the pages a write
+/// dirties, and the newest version of a key is one lookup away.
 pub(crate) const HISTORY: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("kv_history");
 /// The keys each revision changed, in operation order: revision → postcard `Vec<Vec<u8>>`. Watches
 /// replay history from here; compaction walks it to find what to remove.
@@ -73,7 +73,6 @@ pub(crate) fn create_all(db: &redb::Database) -> Result<()> {
     let txn = db.begin_write()?;
     {
         txn.open_table(META)?;
-        txn.open_table(LIVE)?;
         txn.open_table(HISTORY)?;
         txn.open_table(CHANGES)?;
         txn.open_table(LEASES)?;
