@@ -166,8 +166,10 @@ async fn bench_started(
         };
         let sampler = RssSampler::start(pids.clone());
         let cpu_before = procfs::total_cpu_time(&pids)?;
+        let written_before = procfs::total_write_bytes(&pids)?;
         let measured = workloads::run(row.workload, &endpoints, ops).await;
         let cpu = procfs::total_cpu_time(&pids)?.saturating_sub(cpu_before);
+        let written = procfs::total_write_bytes(&pids)?.saturating_sub(written_before);
         let rss = sampler.finish().await.unwrap_or_default();
         if count_fsyncs {
             fsync_load = Some(match window {
@@ -181,7 +183,7 @@ async fn bench_started(
             });
         }
         let outcome = measured
-            .map(|m| RowFigures::new(&m, rss, cpu))
+            .map(|m| RowFigures::new(&m, rss, cpu, written))
             .map_err(|e| format!("{e:#}"));
         match &outcome {
             Ok(f) => eprintln!("{kind} {}: {f}", row.name),

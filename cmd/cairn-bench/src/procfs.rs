@@ -38,6 +38,22 @@ pub fn total_cpu_time(pids: &[u32]) -> Result<Duration> {
     pids.iter().map(|&pid| cpu_time(pid)).sum()
 }
 
+/// Bytes one process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`: counted when page-cache pages are dirtied, so un-synced writes count too).
+pub fn write_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/io");
+    let io = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow!("no write_bytes in {path}"))
+}
+
+/// Sum of [`write_bytes`] over `pids`.
+pub fn total_write_bytes(pids: &[u32]) -> Result<u64> {
+    pids.iter().map(|&pid| write_bytes(pid)).sum()
+}
+
 /// The 1-minute load average, a hint of how much else competes for the CPUs.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

@@ -71,6 +71,8 @@ pub struct RowFigures {
     pub rss: Rss,
     /// CPU time the server processes used during the row.
     pub server_cpu: Duration,
+    /// Bytes the server processes wrote to storage during the row.
+    pub disk_written: u64,
     /// Wall time of the row.
     pub elapsed: Duration,
     /// Operations that succeeded.
@@ -79,7 +81,7 @@ pub struct RowFigures {
 
 impl RowFigures {
     /// Summarises a measured row.
-    pub fn new(m: &Measured, rss: Rss, server_cpu: Duration) -> Self {
+    pub fn new(m: &Measured, rss: Rss, server_cpu: Duration, disk_written: u64) -> Self {
         Self {
             qps: m.qps(),
             latency: m.latencies.clone().summary(),
@@ -87,6 +89,7 @@ impl RowFigures {
             retries: m.retries,
             rss,
             server_cpu,
+            disk_written,
             elapsed: m.elapsed,
             ok: m.ok,
         }
@@ -95,6 +98,11 @@ impl RowFigures {
     /// Server CPU time per successful operation, in microseconds.
     pub fn cpu_us_per_op(&self) -> f64 {
         self.server_cpu.as_secs_f64() * 1e6 / self.ok.max(1) as f64
+    }
+
+    /// Bytes written to storage per successful operation.
+    pub fn bytes_per_op(&self) -> f64 {
+        self.disk_written as f64 / self.ok.max(1) as f64
     }
 
     /// Server CPU use over the row, in percent of one CPU.
@@ -173,20 +181,25 @@ pub fn print(run: &Run<'_>) {
 
     println!(
         "\nServer CPU (user + system of the server processes, from /proc/PID/stat) per operation \
-         and as % of one CPU:\n"
+         and as % of one CPU, and bytes written to storage per operation (write_bytes of \
+         /proc/PID/io):\n"
     );
-    println!("| row | etcd CPU µs/op | cairn CPU µs/op | etcd CPU % | cairn CPU % |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| row | etcd CPU µs/op | cairn CPU µs/op | etcd CPU % | cairn CPU % | etcd bytes written/op | cairn bytes written/op |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for row in run.rows {
         let e = figures(etcd, row.name);
         let c = figures(cairn, row.name);
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             cell(e, |f| format!("{:.0}", f.cpu_us_per_op())),
             cell(c, |f| format!("{:.0}", f.cpu_us_per_op())),
             cell(e, |f| format!("{:.0}", f.cpu_percent())),
             cell(c, |f| format!("{:.0}", f.cpu_percent())),
+            cell(e, |f| format!("{:.0}", f.bytes_per_op())),
+            cell(c, |f| format!("{:.0}", f.bytes_per_op())),
         );
     }
 

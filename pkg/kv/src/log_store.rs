@@ -493,6 +493,7 @@ mod tests {
             leases,
             compactor: tokio::sync::Notify::new(),
             snapshot: std::sync::Mutex::new(None),
+            snapshot_file: dir.join("state.snap"),
         });
         let log = LogStore::open(&dir.join("wal"), db.clone()).expect("open log");
         (log, StateMachine::new(db, shared))

@@ -36,8 +36,11 @@ pub(crate) struct Shared {
     pub leases: mpsc::UnboundedSender<LeaseChange>,
     /// Wakes the physical compactor.
     pub compactor: tokio::sync::Notify,
-    /// The newest snapshot built or installed.
-    pub snapshot: std::sync::Mutex<Option<(SnapshotMeta, Arc<Vec<u8>>)>>,
+    /// The newest snapshot built or installed: its metadata here, its data in `snapshot_file`
+    /// (a snapshot holds the whole history; it is not kept in memory).
+    pub snapshot: std::sync::Mutex<Option<SnapshotMeta>>,
+    /// Where the newest snapshot's data is kept.
+    pub snapshot_file: std::path::PathBuf,
 }
 
 /// Make applies durable at least this often (in applies)...
@@ -274,24 +277,50 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tracing::info!(snapshot = %meta.snapshot_id, revision, "installed a snapshot");
         self.shared.hub.reset_to(revision);
         let _ = self.shared.leases.send(LeaseChange::Reload);
-        *self
-            .shared
-            .snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((meta, bytes));
+        self.shared.keep_snapshot(meta, &bytes).map_err(sm_err)?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let current = self
-            .shared
+        self.shared
+            .current_snapshot()
+            .map_err(|e| StorageIOError::read_snapshot(None, &e).into())
+    }
+}
+
+impl Shared {
+    /// Keeps `bytes` as the current snapshot.
+    fn keep_snapshot(&self, meta: SnapshotMeta, bytes: &[u8]) -> Result<()> {
+        let tmp = self.snapshot_file.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &self.snapshot_file))
+            .map_err(|e| {
+                Error::Storage(format!(
+                    "keep snapshot {}: {e}",
+                    self.snapshot_file.display()
+                ))
+            })?;
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(meta);
+        Ok(())
+    }
+
+    /// The current snapshot, read back from its file.
+    fn current_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>> {
+        let meta = self
             .snapshot
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        Ok(current.map(|(meta, bytes)| Snapshot {
+        let Some(meta) = meta else { return Ok(None) };
+        let bytes = std::fs::read(&self.snapshot_file).map_err(|e| {
+            Error::Storage(format!(
+                "read snapshot {}: {e}",
+                self.snapshot_file.display()
+            ))
+        })?;
+        Ok(Some(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes.to_vec())),
+            snapshot: Box::new(Cursor::new(bytes)),
         }))
     }
 }
@@ -318,15 +347,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: pos.membership,
             snapshot_id,
         };
-        let bytes = Arc::new(bytes);
-        *self
-            .shared
-            .snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((meta.clone(), bytes.clone()));
+        self.shared
+            .keep_snapshot(meta.clone(), &bytes)
+            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, &e)))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes.to_vec())),
+            snapshot: Box::new(Cursor::new(bytes)),
         })
     }
 }

@@ -164,6 +164,7 @@ impl Store {
             leases: lease_tx,
             compactor: tokio::sync::Notify::new(),
             snapshot: std::sync::Mutex::new(None),
+            snapshot_file: config.db_path.with_extension("snap"),
         });
         let peers = Peers::new(config.peer_tls.clone());
         let raft = Raft::new(
