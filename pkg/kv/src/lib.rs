@@ -12,6 +12,7 @@ mod config;
 mod disk;
 mod error;
 mod forward;
+mod history;
 mod keyrange;
 mod lease;
 mod log_store;

@@ -490,6 +490,7 @@ mod tests {
         let (leases, _) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             hub: WatchHub::new(1),
+            index: Arc::default(),
             leases,
             compactor: tokio::sync::Notify::new(),
             snapshot: std::sync::Mutex::new(None),

@@ -13,6 +13,7 @@ use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::error::{Error, Result};
+use crate::history::{self, History, KeyIndex, Version};
 use crate::keyrange::KeyRange;
 use crate::pb::etcdserverpb::{
     self as rpc, compare::CompareResult, compare::CompareTarget, compare::TargetUnion,
@@ -20,7 +21,7 @@ use crate::pb::etcdserverpb::{
     response_op::Response as OpResponse,
 };
 use crate::pb::mvccpb::{self, KeyValue, event::EventType};
-use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES};
+use crate::tables::{LEASE_KEYS, LEASES, REVISIONS};
 
 /// The events of one revision, as a watch delivers them (always with `prev_kv`; watchers that did
 /// not ask for it have it stripped).
@@ -51,98 +52,50 @@ pub enum LeaseChange {
     Reload,
 }
 
-fn decode_kv(key: &[u8], bytes: &[u8]) -> Result<KeyValue> {
-    let mut kv =
-        KeyValue::decode(bytes).map_err(|e| Error::Storage(format!("corrupt key-value: {e}")))?;
-    if kv.key.is_empty() {
-        kv.key = key.to_vec();
-    }
-    Ok(kv)
-}
-
 fn is_tombstone(kv: &KeyValue) -> bool {
     kv.version == 0
 }
 
+/// Read access to the versions, from a read or a write transaction.
+pub(crate) trait Versions {
+    /// See [`History::get_at`].
+    fn get_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>>;
+    /// See [`History::scan_at`].
+    fn scan_at(
+        &self,
+        range: &KeyRange,
+        rev: i64,
+        visit: &mut dyn FnMut(KeyValue) -> Result<bool>,
+    ) -> Result<()>;
+    /// See [`History::count_at`].
+    fn count_at(&self, range: &KeyRange, rev: i64) -> usize;
+}
+
+impl<T: ReadableTable<(u64, u32), &'static [u8]>> Versions for History<'_, T> {
+    fn get_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>> {
+        History::get_at(self, key, rev)
+    }
+    fn scan_at(
+        &self,
+        range: &KeyRange,
+        rev: i64,
+        visit: &mut dyn FnMut(KeyValue) -> Result<bool>,
+    ) -> Result<()> {
+        History::scan_at(self, range, rev, visit)
+    }
+    fn count_at(&self, range: &KeyRange, rev: i64) -> usize {
+        History::count_at(self, range, rev)
+    }
+}
+
 /// The newest version of one key, if it is live.
-pub(crate) fn get_latest(
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
-    key: &[u8],
-) -> Result<Option<KeyValue>> {
-    Ok(get_at(hist, key, i64::MAX)?.filter(|kv| !is_tombstone(kv)))
-}
-
-/// The newest version of `key` at or below `rev` (a tombstone included), from history.
-fn get_at(
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
-    key: &[u8],
-    rev: i64,
-) -> Result<Option<KeyValue>> {
-    let mut it = hist.range((key, 0u64)..=(key, rev as u64))?;
-    match it.next_back() {
-        Some(entry) => {
-            let (_, v) = entry?;
-            Ok(Some(decode_kv(key, v.value())?))
-        }
-        None => Ok(None),
-    }
-}
-
-/// The key-values of a range as they were at revision `rev`, in key order.
-fn scan_at(
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
-    range: &KeyRange,
-    rev: i64,
-    mut visit: impl FnMut(KeyValue) -> Result<bool>,
-) -> Result<()> {
-    if range.is_empty() {
-        return Ok(());
-    }
-    let (start, end) = match range {
-        KeyRange::Single(k) => {
-            if let Some(kv) = get_at(hist, k, rev)?.filter(|kv| !is_tombstone(kv)) {
-                visit(kv)?;
-            }
-            return Ok(());
-        }
-        KeyRange::Span { start, end } => (start, end),
-    };
-    let it = match end {
-        Some(end) => hist.range((start.as_slice(), 0u64)..(end.as_slice(), 0u64))?,
-        None => hist.range((start.as_slice(), 0u64)..)?,
-    };
-    // Versions of a key arrive oldest first; the last one at or below `rev` is the one to show.
-    let mut candidate: Option<(Vec<u8>, Option<KeyValue>)> = None;
-    for entry in it {
-        let (k, v) = entry?;
-        let (key, r) = k.value();
-        if candidate
-            .as_ref()
-            .is_none_or(|(ck, _)| ck.as_slice() != key)
-        {
-            if let Some((_, Some(kv))) = candidate.take()
-                && !visit(kv)?
-            {
-                return Ok(());
-            }
-            candidate = Some((key.to_vec(), None));
-        }
-        if r as i64 <= rev {
-            let kv = decode_kv(key, v.value())?;
-            if let Some((_, slot)) = candidate.as_mut() {
-                *slot = (!is_tombstone(&kv)).then_some(kv);
-            }
-        }
-    }
-    if let Some((_, Some(kv))) = candidate {
-        visit(kv)?;
-    }
-    Ok(())
+fn get_latest(hist: &impl Versions, key: &[u8]) -> Result<Option<KeyValue>> {
+    Ok(hist.get_at(key, i64::MAX)?.filter(|kv| !is_tombstone(kv)))
 }
 
 /// Serves a Range request at the state the tables hold (`current` is their revision).
 pub(crate) fn range(
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
+    hist: &impl Versions,
     current: i64,
     compacted: i64,
     req: &rpc::RangeRequest,
@@ -177,22 +130,22 @@ pub(crate) fn range(
             && (req.min_create_revision <= 0 || kv.create_revision >= req.min_create_revision)
             && (req.max_create_revision <= 0 || kv.create_revision <= req.max_create_revision)
     };
-    // Without sorting or filtering, keep only limit+1 key-values but count them all.
+    // The count comes from the index; without sorting or filtering, reading stops at limit+1.
     let cap = if req.limit > 0 && !needs_sort && !filtered {
         req.limit as usize + 1
     } else {
         usize::MAX
     };
-    let mut count = 0i64;
+    let count = hist.count_at(&kr, at) as i64;
     let mut kvs = Vec::new();
-    let mut visit = |kv: KeyValue| {
-        count += 1;
-        if !req.count_only && kvs.len() < cap && keep(&kv) {
-            kvs.push(kv);
-        }
-        Ok(true)
-    };
-    scan_at(hist, &kr, at, &mut visit)?;
+    if !req.count_only {
+        hist.scan_at(&kr, at, &mut |kv: KeyValue| {
+            if keep(&kv) {
+                kvs.push(kv);
+            }
+            Ok(kvs.len() < cap)
+        })?;
+    }
     if needs_sort {
         let key = |kv: &KeyValue| -> (i64, Vec<u8>) {
             match target {
@@ -230,33 +183,22 @@ pub(crate) fn range(
 }
 
 /// The events of revisions `from..=to`, read from history, in revision order.
-pub(crate) fn history_events(
-    changes: &impl ReadableTable<u64, &'static [u8]>,
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
+pub(crate) fn history_events<T: ReadableTable<(u64, u32), &'static [u8]>>(
+    hist: &History<'_, T>,
     from: i64,
     to: i64,
     max_revisions: usize,
 ) -> Result<Vec<RevisionEvents>> {
     let mut out = Vec::new();
-    if from > to {
-        return Ok(out);
-    }
-    for entry in changes.range(from as u64..=to as u64)?.take(max_revisions) {
-        let (rev, keys) = entry?;
-        let rev = rev.value() as i64;
-        let keys: Vec<Vec<u8>> = tables::decode(keys.value())?;
-        let mut events = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(kv) = get_at(hist, &key, rev)? else {
-                return Err(Error::Storage(format!("history lost revision {rev}")));
-            };
-            let prev = get_at(hist, &key, rev - 1)?.filter(|p| !is_tombstone(p));
+    for (revision, kvs) in hist.revisions(from, to, max_revisions)? {
+        let mut events = Vec::with_capacity(kvs.len());
+        for kv in kvs {
+            let prev = hist
+                .get_at(&kv.key, revision - 1)?
+                .filter(|p| !is_tombstone(p));
             events.push(event(kv, prev));
         }
-        out.push(RevisionEvents {
-            revision: rev,
-            events,
-        });
+        out.push(RevisionEvents { revision, events });
     }
     Ok(out)
 }
@@ -275,10 +217,7 @@ fn event(kv: KeyValue, prev: Option<KeyValue>) -> mvccpb::Event {
 }
 
 /// A hash of the key space as of `rev`: equal on members that agree, whatever their garbage.
-pub(crate) fn hash_at(
-    hist: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
-    rev: i64,
-) -> Result<u32> {
+pub(crate) fn hash_at(hist: &impl Versions, rev: i64) -> Result<u32> {
     // FNV-1a over every visible key-value's encoding, folded to 32 bits like etcd's crc32 field.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut visit = |kv: KeyValue| {
@@ -289,7 +228,7 @@ pub(crate) fn hash_at(
         Ok(true)
     };
     let all = KeyRange::new(b"\0", b"\0");
-    scan_at(hist, &all, rev, &mut visit)?;
+    hist.scan_at(&all, rev, &mut visit)?;
     Ok((h ^ (h >> 32)) as u32)
 }
 
@@ -405,8 +344,8 @@ struct Path {
 
 /// The state machine's tables inside one write transaction, with the revision counters.
 pub(crate) struct Writer<'t> {
-    hist: Table<'t, (&'static [u8], u64), &'static [u8]>,
-    changes: Table<'t, u64, &'static [u8]>,
+    revs: Table<'t, (u64, u32), &'static [u8]>,
+    index: &'t mut KeyIndex,
     leases: Table<'t, i64, i64>,
     lease_keys: Table<'t, (i64, &'static [u8]), ()>,
     /// The store revision.
@@ -422,14 +361,17 @@ pub(crate) struct Writer<'t> {
 }
 
 impl<'t> Writer<'t> {
+    /// The state machine's tables in `txn`, with the key index, which must be held exclusively
+    /// until `txn` commits (readers see the index and the tables change together).
     pub(crate) fn open(
         txn: &'t WriteTransaction,
+        index: &'t mut KeyIndex,
         revision: i64,
         compact_revision: i64,
     ) -> Result<Self> {
         Ok(Writer {
-            hist: txn.open_table(HISTORY)?,
-            changes: txn.open_table(CHANGES)?,
+            revs: txn.open_table(REVISIONS)?,
+            index,
             leases: txn.open_table(LEASES)?,
             lease_keys: txn.open_table(LEASE_KEYS)?,
             revision,
@@ -439,6 +381,13 @@ impl<'t> Writer<'t> {
             published: Vec::new(),
             lease_changes: Vec::new(),
         })
+    }
+
+    fn hist(&self) -> History<'_, Table<'t, (u64, u32), &'static [u8]>> {
+        History {
+            index: self.index,
+            revs: &self.revs,
+        }
     }
 
     fn header(&self) -> Option<rpc::ResponseHeader> {
@@ -459,9 +408,7 @@ impl<'t> Writer<'t> {
             return Ok(());
         }
         self.revision += 1;
-        let keys = std::mem::take(&mut self.changed);
-        self.changes
-            .insert(self.revision as u64, tables::encode(&keys)?.as_slice())?;
+        self.changed.clear();
         let events = std::mem::take(&mut self.events);
         self.published.push(RevisionEvents {
             revision: self.revision,
@@ -514,7 +461,7 @@ impl<'t> Writer<'t> {
 
     fn check_put(&self, req: &rpc::PutRequest) -> Result<()> {
         validate_put(req)?;
-        if (req.ignore_value || req.ignore_lease) && get_latest(&self.hist, &req.key)?.is_none() {
+        if (req.ignore_value || req.ignore_lease) && get_latest(&self.hist(), &req.key)?.is_none() {
             return Err(Error::KeyNotFound);
         }
         self.check_lease(req)
@@ -529,7 +476,7 @@ impl<'t> Writer<'t> {
 
     /// Writes a put already checked.
     fn put_inner(&mut self, req: &rpc::PutRequest) -> Result<rpc::PutResponse> {
-        let prev = get_latest(&self.hist, &req.key)?;
+        let prev = get_latest(&self.hist(), &req.key)?;
         let rev = self.pending();
         let kv = KeyValue {
             key: req.key.clone(),
@@ -557,11 +504,10 @@ impl<'t> Writer<'t> {
             return Err(Error::EmptyKey);
         }
         let mut doomed = Vec::new();
-        scan_at(
-            &self.hist,
+        self.hist().scan_at(
             &KeyRange::new(&req.key, &req.range_end),
             i64::MAX,
-            |kv| {
+            &mut |kv| {
                 doomed.push(kv);
                 Ok(true)
             },
@@ -589,13 +535,14 @@ impl<'t> Writer<'t> {
     /// Writes a new version (or a tombstone) of a key at the pending revision.
     fn record(&mut self, kv: KeyValue, prev: Option<KeyValue>) -> Result<()> {
         let key = kv.key.clone();
-        let stored = KeyValue {
-            key: Vec::new(),
-            ..kv.clone()
-        }
-        .encode_to_vec();
-        self.hist
-            .insert((key.as_slice(), kv.mod_revision as u64), stored.as_slice())?;
+        let at = Version {
+            rev: kv.mod_revision as u64,
+            sub: self.changed.len() as u32,
+            tombstone: is_tombstone(&kv),
+        };
+        self.revs
+            .insert((at.rev, at.sub), kv.encode_to_vec().as_slice())?;
+        self.index.push(&key, at);
         let old_lease = prev.as_ref().map_or(0, |p| p.lease);
         if old_lease != 0 && old_lease != kv.lease {
             self.lease_keys.remove((old_lease, key.as_slice()))?;
@@ -612,15 +559,11 @@ impl<'t> Writer<'t> {
         let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
         let result = CompareResult::try_from(c.result).unwrap_or(CompareResult::Equal);
         let mut kvs = Vec::new();
-        scan_at(
-            &self.hist,
-            &KeyRange::new(&c.key, &c.range_end),
-            i64::MAX,
-            |kv| {
+        self.hist()
+            .scan_at(&KeyRange::new(&c.key, &c.range_end), i64::MAX, &mut |kv| {
                 kvs.push(kv);
                 Ok(true)
-            },
-        )?;
+            })?;
         if kvs.is_empty() {
             if target == CompareTarget::Value {
                 return Ok(false);
@@ -716,7 +659,12 @@ impl<'t> Writer<'t> {
                     } else {
                         self.pending()
                     };
-                    OpResponse::ResponseRange(range(&self.hist, current, self.compact_revision, r)?)
+                    OpResponse::ResponseRange(range(
+                        &self.hist(),
+                        current,
+                        self.compact_revision,
+                        r,
+                    )?)
                 }
                 Some(Op::RequestPut(p)) => OpResponse::ResponsePut(self.put_inner(p)?),
                 Some(Op::RequestDeleteRange(d)) => {
@@ -795,7 +743,7 @@ impl<'t> Writer<'t> {
             keys.push(k.value().1.to_vec());
         }
         for key in keys {
-            if let Some(prev) = get_latest(&self.hist, &key)? {
+            if let Some(prev) = get_latest(&self.hist(), &key)? {
                 self.tombstone(&prev)?;
             }
             self.lease_keys.remove((req.id, key.as_slice()))?;
@@ -820,44 +768,43 @@ impl<'t> Writer<'t> {
         if cursor >= target {
             return Ok(cursor);
         }
-        let mut revs = Vec::new();
+        let mut seen = 0usize;
+        let mut last = None;
         let mut keys = BTreeSet::new();
-        for entry in self
-            .changes
-            .range(cursor.max(0) as u64..target as u64)?
-            .take(max_revisions)
+        for row in self
+            .revs
+            .range((cursor.max(0) as u64, 0u32)..(target as u64, 0u32))?
         {
-            let (rev, ks) = entry?;
-            revs.push(rev.value());
-            keys.extend(tables::decode::<Vec<Vec<u8>>>(ks.value())?);
+            let (k, v) = row?;
+            let rev = k.value().0;
+            if last != Some(rev) {
+                if seen == max_revisions {
+                    break;
+                }
+                seen += 1;
+                last = Some(rev);
+            }
+            keys.insert(history::decode(v.value())?.key);
         }
-        let next = match revs.last() {
-            Some(&last) if revs.len() == max_revisions => last as i64 + 1,
+        let next = match last {
+            Some(last) if seen == max_revisions => last as i64 + 1,
             _ => target,
         };
         for key in keys {
-            let versions: Vec<(u64, bool)> = self
-                .hist
-                .range((key.as_slice(), 0u64)..=(key.as_slice(), target as u64))?
-                .map(|e| {
-                    let (k, v) = e?;
-                    Ok((
-                        k.value().1,
-                        decode_kv(&key, v.value()).map(|kv| is_tombstone(&kv))?,
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            let Some(&(newest, tomb)) = versions.last() else {
+            let versions = self.index.up_to(&key, target as u64);
+            let Some(&newest) = versions.last() else {
                 continue;
             };
-            for &(r, _) in &versions {
-                if r < newest || (r == newest && tomb && (r as i64) < target) {
-                    self.hist.remove((key.as_slice(), r))?;
-                }
+            let doomed: Vec<Version> = versions
+                .into_iter()
+                .filter(|v| {
+                    v.rev < newest.rev || (*v == newest && v.tombstone && (v.rev as i64) < target)
+                })
+                .collect();
+            for v in &doomed {
+                self.revs.remove((v.rev, v.sub))?;
             }
-        }
-        for rev in revs {
-            self.changes.remove(rev)?;
+            self.index.forget(&key, &doomed);
         }
         Ok(next)
     }

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::raft_types::{LogId, StoredMembership};
 use crate::state_machine::{Position, read_position};
-use crate::tables::{self, CHANGES, HISTORY, LEASE_KEYS, LEASES, META, meta};
+use crate::tables::{self, LEASE_KEYS, LEASES, META, REVISIONS, meta};
 
-const MAGIC: &[u8] = b"cairn-snapshot-v1\n";
+const MAGIC: &[u8] = b"cairn-snapshot-v2\n";
 
 #[derive(Serialize, Deserialize)]
 enum Record {
@@ -29,14 +29,10 @@ enum Record {
         last_applied: Option<LogId>,
         membership: StoredMembership,
     },
-    History {
-        key: Vec<u8>,
+    Version {
         revision: u64,
+        sub: u32,
         kv: Vec<u8>,
-    },
-    Changes {
-        revision: u64,
-        keys: Vec<u8>,
     },
     Lease {
         id: i64,
@@ -75,25 +71,15 @@ pub(crate) fn dump(db: &Database) -> Result<(Position, Vec<u8>)> {
             membership: pos.membership.clone(),
         },
     )?;
-    for e in txn.open_table(HISTORY)?.iter()? {
+    for e in txn.open_table(REVISIONS)?.iter()? {
         let (k, v) = e?;
-        let (key, revision) = k.value();
+        let (revision, sub) = k.value();
         push(
             &mut out,
-            &Record::History {
-                key: key.to_vec(),
+            &Record::Version {
                 revision,
+                sub,
                 kv: v.value().to_vec(),
-            },
-        )?;
-    }
-    for e in txn.open_table(CHANGES)?.iter()? {
-        let (k, v) = e?;
-        push(
-            &mut out,
-            &Record::Changes {
-                revision: k.value(),
-                keys: v.value().to_vec(),
             },
         )?;
     }
@@ -177,13 +163,11 @@ pub(crate) fn install(
     let body = verified(bytes)?;
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
-    txn.delete_table(HISTORY)?;
-    txn.delete_table(CHANGES)?;
+    txn.delete_table(REVISIONS)?;
     txn.delete_table(LEASES)?;
     txn.delete_table(LEASE_KEYS)?;
     {
-        let mut hist = txn.open_table(HISTORY)?;
-        let mut changes = txn.open_table(CHANGES)?;
+        let mut revs = txn.open_table(REVISIONS)?;
         let mut leases = txn.open_table(LEASES)?;
         let mut lease_keys = txn.open_table(LEASE_KEYS)?;
         let mut meta_t = txn.open_table(META)?;
@@ -199,11 +183,8 @@ pub(crate) fn install(
                     tables::put_meta(&mut meta_t, meta::COMPACTED_UPTO, &compacted_upto)?;
                 }
                 Record::Applied { .. } => {}
-                Record::History { key, revision, kv } => {
-                    hist.insert((key.as_slice(), revision), kv.as_slice())?;
-                }
-                Record::Changes { revision, keys } => {
-                    changes.insert(revision, keys.as_slice())?;
+                Record::Version { revision, sub, kv } => {
+                    revs.insert((revision, sub), kv.as_slice())?;
                 }
                 Record::Lease { id, ttl } => {
                     leases.insert(id, ttl)?;

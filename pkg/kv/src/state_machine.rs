@@ -32,6 +32,8 @@ use crate::watch::WatchHub;
 pub(crate) struct Shared {
     /// Watchers hear applied revisions here.
     pub hub: WatchHub,
+    /// Each key's versions; changed only together with the tables, under its write lock.
+    pub index: Arc<std::sync::RwLock<crate::history::KeyIndex>>,
     /// The lease clock hears grants and revocations here.
     pub leases: mpsc::UnboundedSender<LeaseChange>,
     /// Wakes the physical compactor.
@@ -160,7 +162,15 @@ struct ApplyOutput {
     compacting: bool,
 }
 
-fn apply_blocking(db: &Database, entries: Vec<Entry>, durable: bool) -> Result<ApplyOutput> {
+fn apply_blocking(
+    db: &Database,
+    index: &std::sync::RwLock<crate::history::KeyIndex>,
+    entries: Vec<Entry>,
+    durable: bool,
+) -> Result<ApplyOutput> {
+    // Readers take the index before they open a read transaction, so holding it until the
+    // commit makes the new versions appear in both at once.
+    let mut index = index.write().unwrap_or_else(|p| p.into_inner());
     let mut txn = db.begin_write()?;
     txn.set_durability(if durable {
         Durability::Immediate
@@ -173,7 +183,7 @@ fn apply_blocking(db: &Database, entries: Vec<Entry>, durable: bool) -> Result<A
         let mut pos = read_position(&meta_t)?;
         let before = (pos.revision, pos.compact_revision);
         let mut membership_changed = false;
-        let mut w = Writer::open(&txn, pos.revision, pos.compact_revision)?;
+        let mut w = Writer::open(&txn, &mut index, pos.revision, pos.compact_revision)?;
         let mut results = Vec::with_capacity(entries.len());
         for entry in entries {
             pos.last_applied = Some(entry.log_id);
@@ -238,7 +248,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.unsynced = 0;
             self.synced_at = Instant::now();
         }
-        let out = crate::disk::run(move || apply_blocking(&db, entries, durable))
+        let index = self.shared.index.clone();
+        let out = crate::disk::run(move || apply_blocking(&db, &index, entries, durable))
             .await
             .map_err(sm_err)?;
         self.after_commit(out.published, out.leases, out.compacting);
@@ -266,8 +277,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta = meta.clone();
         let (m, b) = (meta.clone(), bytes.clone());
         let signature = Some(meta.signature());
+        let index = self.shared.index.clone();
         tokio::task::spawn_blocking(move || {
-            snapshot::install(&db, &b, m.last_log_id, &m.last_membership)
+            let mut index = index.write().unwrap_or_else(|p| p.into_inner());
+            snapshot::install(&db, &b, m.last_log_id, &m.last_membership)?;
+            *index = crate::history::KeyIndex::load(&db)?;
+            Ok::<_, Error>(())
         })
         .await
         .map_err(|e| sm_err(Error::Storage(e.to_string())))?

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::{Error, Refusal, Result};
 use crate::forward::{LeaderCall, LeaderReply};
+use crate::history::{History, KeyIndex};
 use crate::lease::{LeaseClock, MAX_TTL, MIN_TTL};
 use crate::log_store::LogStore;
 use crate::mvcc::{self, LeaseChange, Writer};
@@ -25,7 +26,7 @@ use crate::pb::cairnpb::{self, write::Op, write_result::Result as Outcome};
 use crate::pb::etcdserverpb as rpc;
 use crate::raft_types::{Member, NodeId, Proposal, Raft};
 use crate::state_machine::{Shared, StateMachine, read_position};
-use crate::tables::{self, HISTORY, LEASE_KEYS, LEASES, META, meta};
+use crate::tables::{self, LEASE_KEYS, LEASES, META, REVISIONS, meta};
 use crate::watch::{self, WatchEvent, WatchHub, WatchSpec, Watcher};
 use crate::{peer_service, snapshot};
 
@@ -161,6 +162,7 @@ impl Store {
         let (lease_tx, lease_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             hub: WatchHub::new(pos.revision),
+            index: Arc::new(std::sync::RwLock::new(KeyIndex::load(&db)?)),
             leases: lease_tx,
             compactor: tokio::sync::Notify::new(),
             snapshot: std::sync::Mutex::new(None),
@@ -302,10 +304,21 @@ impl Store {
         if !req.serializable {
             self.read_barrier().await?;
         }
+        // The index first, then the transaction: see `apply_blocking`.
+        let index = self
+            .inner
+            .shared
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         let txn = self.inner.db.begin_read()?;
         let pos = read_position(&txn.open_table(META)?)?;
+        let revs = txn.open_table(REVISIONS)?;
         let mut resp = mvcc::range(
-            &txn.open_table(HISTORY)?,
+            &History {
+                index: &index,
+                revs: &revs,
+            },
             pos.revision,
             pos.compact_revision,
             &req,
@@ -545,6 +558,7 @@ impl Store {
         }
         Ok(watch::start(
             self.inner.db.clone(),
+            self.inner.shared.index.clone(),
             &self.inner.shared.hub,
             spec,
             tag,
@@ -623,6 +637,12 @@ impl Store {
     /// A hash of the key space at `revision` (0 = now), with the revision hashed and the
     /// compacted revision.
     pub async fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64)> {
+        let index = self
+            .inner
+            .shared
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         let txn = self.inner.db.begin_read()?;
         let pos = read_position(&txn.open_table(META)?)?;
         let at = if revision <= 0 {
@@ -638,7 +658,14 @@ impl Store {
                 compact_revision: pos.compact_revision,
             });
         }
-        let h = mvcc::hash_at(&txn.open_table(HISTORY)?, at)?;
+        let revs = txn.open_table(REVISIONS)?;
+        let h = mvcc::hash_at(
+            &History {
+                index: &index,
+                revs: &revs,
+            },
+            at,
+        )?;
         Ok((h, at, pos.compact_revision))
     }
 }
@@ -1045,7 +1072,9 @@ async fn compact_physically(inner: Arc<Inner>) {
         inner.shared.compactor.notified().await;
         loop {
             let db = inner.db.clone();
+            let index = inner.shared.index.clone();
             let step = tokio::task::spawn_blocking(move || -> Result<bool> {
+                let mut index = index.write().unwrap_or_else(|p| p.into_inner());
                 let mut txn = db.begin_write()?;
                 txn.set_durability(Durability::None)?;
                 let more;
@@ -1055,7 +1084,7 @@ async fn compact_physically(inner: Arc<Inner>) {
                     if pos.compacted_upto >= pos.compact_revision {
                         return Ok(false);
                     }
-                    let mut w = Writer::open(&txn, pos.revision, pos.compact_revision)?;
+                    let mut w = Writer::open(&txn, &mut index, pos.revision, pos.compact_revision)?;
                     let next = w.compact_step(pos.compacted_upto, COMPACT_STEP)?;
                     tables::put_meta(&mut meta_t, meta::COMPACTED_UPTO, &next)?;
                     more = next < pos.compact_revision;

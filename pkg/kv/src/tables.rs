@@ -8,14 +8,11 @@ use crate::error::{Error, Result};
 
 /// Small records by name (see the `meta` keys below), postcard-encoded.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// Every version still inside the history window, the newest included: (key, mod revision) →
-/// `mvccpb.KeyValue` without its key. A deletion is a tombstone: version 0. There is no separate
-/// table of current values: one B-tree written per change (not two) halves the pages a write
-/// dirties, and the newest version of a key is one lookup away.
-pub(crate) const HISTORY: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("kv_history");
-/// The keys each revision changed, in operation order: revision → postcard `Vec<Vec<u8>>`. Watches
-/// replay history from here; compaction walks it to find what to remove.
-pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("kv_changes");
+/// Every version still inside the history window, the newest included, in the order written:
+/// (revision, position within the revision) → `mvccpb.KeyValue`. A deletion is a tombstone
+/// (version 0). The in-memory `KeyIndex` (`history.rs`) finds a key's versions here.
+pub(crate) const REVISIONS: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("kv_revisions");
 /// Granted leases: ID → granted TTL in seconds.
 pub(crate) const LEASES: TableDefinition<i64, i64> = TableDefinition::new("leases");
 /// Keys attached to a lease: (lease ID, key).
@@ -73,8 +70,7 @@ pub(crate) fn create_all(db: &redb::Database) -> Result<()> {
     let txn = db.begin_write()?;
     {
         txn.open_table(META)?;
-        txn.open_table(HISTORY)?;
-        txn.open_table(CHANGES)?;
+        txn.open_table(REVISIONS)?;
         txn.open_table(LEASES)?;
         txn.open_table(LEASE_KEYS)?;
     }

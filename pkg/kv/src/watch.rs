@@ -3,19 +3,20 @@
 //! revisions it missed from history and then rejoins the feed, so a thousand watchers cost one
 //! publication per revision, and a slow one never holds the others back.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redb::Database;
 use redb::ReadableDatabase;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{Error, Result};
+use crate::history::{History, KeyIndex};
 use crate::keyrange::KeyRange;
 use crate::mvcc::{self, RevisionEvents};
 use crate::pb::mvccpb::{self, event::EventType};
 use crate::state_machine::read_position;
-use crate::tables::{CHANGES, HISTORY, META};
+use crate::tables::{META, REVISIONS};
 
 /// How many revisions the feed holds for watchers that are momentarily slow.
 const FEED_CAPACITY: usize = 4096;
@@ -111,6 +112,7 @@ impl Drop for Watcher {
 /// Starts a watcher that sends `(tag, event)` to `out` until the receiver goes away.
 pub(crate) fn start<T: Clone + Send + 'static>(
     db: Arc<Database>,
+    index: Arc<RwLock<KeyIndex>>,
     hub: &WatchHub,
     spec: WatchSpec,
     tag: T,
@@ -126,6 +128,7 @@ pub(crate) fn start<T: Clone + Send + 'static>(
     let synced = Arc::new(AtomicI64::new(next - 1));
     let run = Run {
         db,
+        index,
         spec,
         tag,
         out,
@@ -138,6 +141,7 @@ pub(crate) fn start<T: Clone + Send + 'static>(
 
 struct Run<T> {
     db: Arc<Database>,
+    index: Arc<RwLock<KeyIndex>>,
     spec: WatchSpec,
     tag: T,
     out: mpsc::Sender<(T, WatchEvent)>,
@@ -184,8 +188,10 @@ impl<T: Clone + Send + 'static> Run<T> {
     /// Reads and delivers one chunk of history up to `upto`; false when the watch is over.
     async fn catch_up(&mut self, upto: i64) -> Result<bool> {
         let db = self.db.clone();
+        let index = self.index.clone();
         let from = self.next;
         let read = tokio::task::spawn_blocking(move || -> Result<_> {
+            let index = index.read().unwrap_or_else(|p| p.into_inner());
             let txn = db.begin_read()?;
             let pos = read_position(&txn.open_table(META)?)?;
             if from < pos.compact_revision {
@@ -193,15 +199,12 @@ impl<T: Clone + Send + 'static> Run<T> {
                     compact_revision: pos.compact_revision,
                 });
             }
-            let changes = txn.open_table(CHANGES)?;
-            let hist = txn.open_table(HISTORY)?;
-            mvcc::history_events(
-                &changes,
-                &hist,
-                from,
-                upto.min(pos.revision),
-                CATCH_UP_CHUNK,
-            )
+            let revs = txn.open_table(REVISIONS)?;
+            let hist = History {
+                index: &index,
+                revs: &revs,
+            };
+            mvcc::history_events(&hist, from, upto.min(pos.revision), CATCH_UP_CHUNK)
         })
         .await
         .map_err(|e| Error::Storage(e.to_string()))?;
