@@ -94,8 +94,8 @@ pub struct ServerArgs {
     /// off).
     #[arg(long, env = "CAIRN_ETCD_COMPACTION_RETENTION", default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_retention: Duration,
-    /// Build a Raft snapshot (and purge the log) after this many entries.
-    #[arg(long, env = "CAIRN_ETCD_SNAPSHOT_COUNT", default_value_t = 10_000)]
+    /// Build a Raft snapshot (and purge the log) after this many entries (etcd 3.4: 100,000).
+    #[arg(long, env = "CAIRN_ETCD_SNAPSHOT_COUNT", default_value_t = 100_000)]
     pub etcd_snapshot_count: u64,
     /// How often a watch with progress notification enabled gets one (k3s runs etcd with 5s).
     #[arg(long, env = "CAIRN_ETCD_PROGRESS_NOTIFY_INTERVAL", default_value = "5s", value_parser = parse_duration)]

@@ -64,7 +64,7 @@ impl Config {
             peer_tls: None,
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
-            snapshot_threshold: 10_000,
+            snapshot_threshold: 100_000,
             compaction_retention: Duration::from_secs(300),
             max_request_bytes: 3 * 512 * 1024,
             max_txn_ops: 128,

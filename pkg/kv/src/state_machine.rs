@@ -46,9 +46,9 @@ pub(crate) struct Shared {
 }
 
 /// Make applies durable at least this often (in applies)...
-const SYNC_EVERY_APPLIES: u32 = 256;
+const SYNC_EVERY_APPLIES: u32 = 1024;
 /// ...and this often (in time, while applies keep coming).
-const SYNC_EVERY: Duration = Duration::from_millis(200);
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// The state machine. One per member; openraft owns it and calls it from one task.
 pub struct StateMachine {
