@@ -425,7 +425,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let (file, new_segment) = wal.write(encoded).map_err(write_err)?;
             (file, new_segment, wal.dir.clone())
         };
-        let res = tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        let res = crate::disk::run(move || -> Result<(), Error> {
             file.sync_data()
                 .map_err(|e| io("fdatasync the raft log", e))?;
             if new_segment {
@@ -433,9 +433,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             Ok(())
         })
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))
-        .and_then(|r| r);
+        .await;
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
