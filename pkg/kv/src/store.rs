@@ -25,7 +25,7 @@ use crate::network::Peers;
 use crate::pb::cairnpb::{self, write::Op, write_result::Result as Outcome};
 use crate::pb::etcdserverpb as rpc;
 use crate::raft_types::{Member, NodeId, Proposal, Raft};
-use crate::state_machine::{Shared, StateMachine, read_position};
+use crate::state_machine::{Position, Shared, StateMachine, read_position};
 use crate::tables::{self, LEASE_KEYS, LEASES, META, REVISIONS, meta};
 use crate::watch::{self, WatchEvent, WatchHub, WatchSpec, Watcher};
 use crate::{peer_service, snapshot};
@@ -304,26 +304,13 @@ impl Store {
         if !req.serializable {
             self.read_barrier().await?;
         }
-        // The index first, then the transaction: see `apply_blocking`.
-        let index = self
-            .inner
-            .shared
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let txn = self.inner.db.begin_read()?;
-        let pos = read_position(&txn.open_table(META)?)?;
-        let revs = txn.open_table(REVISIONS)?;
-        let mut resp = mvcc::range(
-            &History {
-                index: &index,
-                revs: &revs,
-            },
-            pos.revision,
-            pos.compact_revision,
-            &req,
-        )?;
-        resp.header = Some(self.response_header(pos.revision));
+        let (mut resp, revision) = self.read(|hist, pos| {
+            Ok((
+                mvcc::range(hist, pos.revision, pos.compact_revision, &req)?,
+                pos.revision,
+            ))
+        })?;
+        resp.header = Some(self.response_header(revision));
         Ok(resp)
     }
 
@@ -637,6 +624,34 @@ impl Store {
     /// A hash of the key space at `revision` (0 = now), with the revision hashed and the
     /// compacted revision.
     pub async fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64)> {
+        self.read(|hist, pos| {
+            let at = if revision <= 0 {
+                pos.revision
+            } else {
+                revision
+            };
+            if at > pos.revision {
+                return Err(Error::FutureRevision);
+            }
+            if at < pos.compact_revision {
+                return Err(Error::Compacted {
+                    compact_revision: pos.compact_revision,
+                });
+            }
+            Ok((mvcc::hash_at(hist, at)?, at, pos.compact_revision))
+        })
+    }
+
+    /// Runs `f` on one consistent view of the state machine. The key index is taken before the
+    /// read transaction opens: an apply holds it until its commit (`apply_blocking`), so the two
+    /// always agree.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(
+            &History<'_, redb::ReadOnlyTable<(u64, u32), &'static [u8]>>,
+            &Position,
+        ) -> Result<T>,
+    ) -> Result<T> {
         let index = self
             .inner
             .shared
@@ -645,28 +660,14 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner());
         let txn = self.inner.db.begin_read()?;
         let pos = read_position(&txn.open_table(META)?)?;
-        let at = if revision <= 0 {
-            pos.revision
-        } else {
-            revision
-        };
-        if at > pos.revision {
-            return Err(Error::FutureRevision);
-        }
-        if at < pos.compact_revision {
-            return Err(Error::Compacted {
-                compact_revision: pos.compact_revision,
-            });
-        }
         let revs = txn.open_table(REVISIONS)?;
-        let h = mvcc::hash_at(
+        f(
             &History {
                 index: &index,
                 revs: &revs,
             },
-            at,
-        )?;
-        Ok((h, at, pos.compact_revision))
+            &pos,
+        )
     }
 }
 
