@@ -242,11 +242,20 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         https = %https_addr,
         "cairn server is running"
     );
-    shutdown.cancelled().await;
+    // A store that failed cannot recover in place: exit, so the service manager restarts us
+    // and the member recovers from its log.
+    let failure = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        reason = store.failed() => Some(reason),
+    };
     tracing::info!("shutting down");
+    shutdown.cancel();
     store.shutdown().await;
     tasks.shutdown().await;
-    Ok(())
+    match failure {
+        Some(reason) => bail!("the store failed: {reason}"),
+        None => Ok(()),
+    }
 }
 
 /// `cairn token`: prints the join token of the server at `data_dir`.

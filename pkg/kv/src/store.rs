@@ -265,6 +265,20 @@ impl Store {
             .map_err(|_| Error::NoLeader)
     }
 
+    /// Resolves when the Raft node has stopped on a fatal error (a failed disk write, say), with
+    /// the reason; a member in that state can only serve errors.
+    pub async fn failed(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "the raft node stopped".into();
+            }
+        }
+    }
+
     /// Stops the Raft node and every background task.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
