@@ -41,8 +41,16 @@ impl Cluster {
 
     /// Starts the first server, then joins the others one by one.
     pub async fn start(size: usize) -> Result<Self> {
+        Self::start_with_args(size, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with extra `cairn server` arguments for every member.
+    pub async fn start_with_args(size: usize, extra_args: &[&str]) -> Result<Self> {
         let exclusive = exclusive().await;
-        let opts = Self::member_opts(size)?;
+        let mut opts = Self::member_opts(size)?;
+        for o in &mut opts {
+            o.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        }
         let first = Server::start(opts[0].clone())
             .await
             .context("starting the first server")?;

@@ -360,19 +360,10 @@ async fn lagging_member_catches_up_from_a_snapshot() -> Result<()> {
     if skip()? {
         return Ok(());
     }
-    let _exclusive = exclusive().await;
     // Snapshots every 20 entries, keeping only 20 behind them: a member that misses 300 writes
     // can only catch up from a snapshot.
-    let mut opts = Cluster::member_opts(3)?;
-    for o in &mut opts {
-        o.extra_args = vec!["--etcd-snapshot-count".into(), "20".into()];
-    }
-    let first = Server::start(opts[0].clone()).await?;
-    let token = first.token()?;
-    let mut nodes = vec![first];
-    for o in opts.iter().skip(1) {
-        nodes.push(Server::start(o.clone().joining(&opts[0], &token)).await?);
-    }
+    let mut cluster = Cluster::start_with_args(3, &["--etcd-snapshot-count", "20"]).await?;
+    let nodes = &mut cluster.nodes;
     let mut client = connect(&nodes[0].endpoint()).await?;
     let mut expected = put_all(&mut client, "snap/", 0..20).await?;
     converges(&nodes[2].endpoint(), "snap/", &expected).await?;
@@ -380,7 +371,7 @@ async fn lagging_member_catches_up_from_a_snapshot() -> Result<()> {
     expected.extend(put_all(&mut client, "snap/", 20..320).await?);
     nodes[2].spawn()?;
     nodes[2].wait_ready().await?;
-    for node in &nodes {
+    for node in nodes.iter() {
         converges(&node.endpoint(), "snap/", &expected).await?;
     }
     // The same history: equal hashes at the current revision.
@@ -391,7 +382,7 @@ async fn lagging_member_catches_up_from_a_snapshot() -> Result<()> {
         .context("header")?
         .revision();
     let mut hashes = Vec::new();
-    for node in &nodes {
+    for node in nodes.iter() {
         hashes.push(
             connect(&node.endpoint())
                 .await?

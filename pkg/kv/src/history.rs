@@ -17,6 +17,9 @@ use crate::keyrange::KeyRange;
 use crate::pb::mvccpb::KeyValue;
 use crate::tables::REVISIONS;
 
+/// The key bounds of a range in the index.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// One version of a key: where it is stored and whether it is a deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Version {
@@ -83,21 +86,17 @@ impl KeyIndex {
     }
 
     fn keys_in(&self, range: &KeyRange) -> impl Iterator<Item = (&Vec<u8>, &Vec<Version>)> {
-        let (start, end): (Bound<&[u8]>, Bound<&[u8]>) = match range {
-            _ if range.is_empty() => (Bound::Excluded(&[][..]), Bound::Excluded(&[][..])),
-            KeyRange::Single(k) => (Bound::Included(k.as_slice()), Bound::Included(k.as_slice())),
-            KeyRange::Span { start, end } => (
-                Bound::Included(start.as_slice()),
+        let bounds: Option<KeyBounds<'_>> = match range {
+            _ if range.is_empty() => None,
+            KeyRange::Single(k) => Some((Bound::Included(k), Bound::Included(k))),
+            KeyRange::Span { start, end } => Some((
+                Bound::Included(start),
                 end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
-            ),
+            )),
         };
-        let empty = matches!((start, end), (Bound::Excluded(a), Bound::Excluded(b)) if a == b);
-        let it = if empty {
-            None
-        } else {
-            Some(self.keys.range::<[u8], _>((start, end)))
-        };
-        it.into_iter().flatten()
+        bounds
+            .into_iter()
+            .flat_map(|b| self.keys.range::<[u8], _>(b))
     }
 }
 

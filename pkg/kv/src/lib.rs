@@ -9,7 +9,6 @@
 pub mod pb;
 
 mod config;
-mod disk;
 mod error;
 mod forward;
 mod history;

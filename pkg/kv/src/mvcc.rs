@@ -352,7 +352,6 @@ pub(crate) struct Writer<'t> {
     pub revision: i64,
     /// The compacted revision.
     pub compact_revision: i64,
-    changed: Vec<Vec<u8>>,
     events: Vec<mvccpb::Event>,
     /// Revisions completed in this transaction, for the watch hub once it commits.
     pub published: Vec<RevisionEvents>,
@@ -376,7 +375,6 @@ impl<'t> Writer<'t> {
             lease_keys: txn.open_table(LEASE_KEYS)?,
             revision,
             compact_revision,
-            changed: Vec::new(),
             events: Vec::new(),
             published: Vec::new(),
             lease_changes: Vec::new(),
@@ -404,11 +402,10 @@ impl<'t> Writer<'t> {
 
     /// Ends the write being applied: if it changed anything, its revision becomes the store's.
     fn finish(&mut self) -> Result<()> {
-        if self.changed.is_empty() {
+        if self.events.is_empty() {
             return Ok(());
         }
         self.revision += 1;
-        self.changed.clear();
         let events = std::mem::take(&mut self.events);
         self.published.push(RevisionEvents {
             revision: self.revision,
@@ -419,7 +416,6 @@ impl<'t> Writer<'t> {
 
     /// Throws away the effects of a write that failed half-way (only possible on storage errors).
     fn forget_pending(&mut self) {
-        self.changed.clear();
         self.events.clear();
     }
 
@@ -537,7 +533,7 @@ impl<'t> Writer<'t> {
         let key = kv.key.clone();
         let at = Version {
             rev: kv.mod_revision as u64,
-            sub: self.changed.len() as u32,
+            sub: self.events.len() as u32,
             tombstone: is_tombstone(&kv),
         };
         self.revs
@@ -550,7 +546,6 @@ impl<'t> Writer<'t> {
         if kv.lease != 0 && old_lease != kv.lease {
             self.lease_keys.insert((kv.lease, key.as_slice()), ())?;
         }
-        self.changed.push(key);
         self.events.push(event(kv, prev));
         Ok(())
     }
@@ -654,7 +649,7 @@ impl<'t> Writer<'t> {
             let response = match &op.request {
                 Some(Op::RequestRange(r)) => {
                     // Once the transaction has written, its own writes are the newest state.
-                    let current = if self.changed.is_empty() {
+                    let current = if self.events.is_empty() {
                         self.revision
                     } else {
                         self.pending()

@@ -25,10 +25,6 @@ enum Record {
         compact_revision: i64,
         compacted_upto: i64,
     },
-    Applied {
-        last_applied: Option<LogId>,
-        membership: StoredMembership,
-    },
     Version {
         revision: u64,
         sub: u32,
@@ -62,13 +58,6 @@ pub(crate) fn dump(db: &Database) -> Result<(Position, Vec<u8>)> {
             revision: pos.revision,
             compact_revision: pos.compact_revision,
             compacted_upto: pos.compacted_upto,
-        },
-    )?;
-    push(
-        &mut out,
-        &Record::Applied {
-            last_applied: pos.last_applied,
-            membership: pos.membership.clone(),
         },
     )?;
     for e in txn.open_table(REVISIONS)?.iter()? {
@@ -182,7 +171,6 @@ pub(crate) fn install(
                     tables::put_meta(&mut meta_t, meta::COMPACT_REVISION, &compact_revision)?;
                     tables::put_meta(&mut meta_t, meta::COMPACTED_UPTO, &compacted_upto)?;
                 }
-                Record::Applied { .. } => {}
                 Record::Version { revision, sub, kv } => {
                     revs.insert((revision, sub), kv.as_slice())?;
                 }

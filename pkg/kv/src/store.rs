@@ -549,13 +549,14 @@ impl Store {
         out: mpsc::Sender<(T, WatchEvent)>,
     ) -> Result<Watcher> {
         if spec.start_revision > 0 {
-            let txn = self.inner.db.begin_read()?;
-            let pos = read_position(&txn.open_table(META)?)?;
-            if spec.start_revision < pos.compact_revision {
-                return Err(Error::Compacted {
-                    compact_revision: pos.compact_revision,
-                });
-            }
+            self.read(|_, pos| {
+                if spec.start_revision < pos.compact_revision {
+                    return Err(Error::Compacted {
+                        compact_revision: pos.compact_revision,
+                    });
+                }
+                Ok(())
+            })?;
         }
         Ok(watch::start(
             self.inner.db.clone(),
