@@ -1,0 +1,7 @@
+//! cairn-api: Kubernetes object helpers on the k8s-openapi types. It knows which resources cairn
+//! serves and how their objects are selected, validated, defaulted, patched and printed. It is
+//! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
+
+pub mod resources;
+
+pub use resources::{RESOURCES, Resource, Subresource};
