@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a server: the replicated store and the control plane.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Print the join token of a server.
     Token(TokenArgs),
     /// Save or restore a snapshot of the store.
@@ -58,7 +58,7 @@ pub struct ServerArgs {
     /// or this host's primary address when binding to all).
     #[arg(long, env = "CAIRN_ADVERTISE_ADDRESS")]
     pub advertise_address: Option<IpAddr>,
-    /// The HTTPS port (join endpoints; the Kubernetes API later).
+    /// The HTTPS port: the Kubernetes API and the join endpoints.
     #[arg(long, env = "CAIRN_HTTPS_LISTEN_PORT", default_value_t = 6443)]
     pub https_listen_port: u16,
     /// The port for Raft traffic between servers (mutual TLS).
@@ -90,6 +90,19 @@ pub struct ServerArgs {
     /// Extra names or addresses for the serving certificate.
     #[arg(long, env = "CAIRN_TLS_SAN", value_delimiter = ',')]
     pub tls_san: Vec<String>,
+    /// Where to write the admin kubeconfig.
+    #[arg(
+        long,
+        env = "CAIRN_WRITE_KUBECONFIG",
+        default_value = "/etc/cairn/cairn.yaml"
+    )]
+    pub write_kubeconfig: PathBuf,
+    /// The file mode of the admin kubeconfig (octal).
+    #[arg(long, env = "CAIRN_WRITE_KUBECONFIG_MODE", default_value = "0600", value_parser = parse_mode)]
+    pub write_kubeconfig_mode: u32,
+    /// A file of bearer tokens for the Kubernetes API: `token,user,uid,"group1,group2"` per line.
+    #[arg(long, env = "CAIRN_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
     /// How much history the store keeps before compacting it (`0` turns automatic compaction
     /// off).
     #[arg(long, env = "CAIRN_ETCD_COMPACTION_RETENTION", default_value = "5m", value_parser = parse_duration)]
@@ -132,6 +145,14 @@ pub enum SnapshotCommand {
     },
 }
 
+/// Parses an octal file mode (`0600`, `644`).
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim().trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("invalid file mode {s:?} (use octal, e.g. 0600)"))
+}
+
 /// Parses `90s`, `5m`, `1h`, `250ms` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -164,5 +185,7 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("5x").is_err());
+        assert_eq!(parse_mode("0644"), Ok(0o644));
+        assert!(parse_mode("999").is_err());
     }
 }

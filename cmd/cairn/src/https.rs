@@ -1,19 +1,20 @@
-//! The HTTPS port (6443): `/cacerts` for anyone, and the endpoints through which a new server
-//! joins: `server-bootstrap` hands it the cluster CA, `join` adds it to the Raft membership. Both
-//! demand the token's secret. The Kubernetes API will be served here too.
+//! The routes cairn serves beside the Kubernetes API on the HTTPS port (6443): `/cacerts` for
+//! anyone, and the endpoints through which a new server joins: `server-bootstrap` hands it the
+//! cluster CA, `join` adds it to the Raft membership. Both demand the token's secret. Also the
+//! client side of those calls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use cairn_apiserver::Body;
 use cairn_kv::{Member, Store};
-use http::{Method, Request, Response, StatusCode};
+use futures::future::BoxFuture;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 /// What a joining server receives from `server-bootstrap`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,10 +51,8 @@ pub struct Endpoints {
     pub token: cairn_pki::Token,
 }
 
-type Body = Full<Bytes>;
-
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(Full::new(body.into()));
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     r
 }
@@ -73,20 +72,49 @@ fn json<T: Serialize>(v: &T) -> Response<Body> {
 }
 
 impl Endpoints {
-    fn authorized(&self, req: &Request<Incoming>) -> bool {
-        req.headers()
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|secret| self.token.secret_matches(secret.trim()))
     }
 
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        match (req.method().clone(), req.uri().path()) {
-            (Method::GET, "/cacerts") => text(StatusCode::OK, self.ca_cert.clone()),
+    async fn join(self: Arc<Self>, body: Bytes) -> Response<Body> {
+        let join: JoinRequest = match serde_json::from_slice(&body) {
+            Ok(j) => j,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid join request: {e}"),
+                );
+            }
+        };
+        tracing::info!(id = format!("{:x}", join.id), member = %join.member, "adding a server");
+        match self.store.add_member(join.id, join.member, false).await {
+            Ok(()) => json(&serde_json::json!({ "joined": true })),
+            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("join failed: {e}")),
+        }
+    }
+}
+
+/// The CA and join endpoints, served beside the Kubernetes API on the HTTPS port.
+pub struct Routes(pub Arc<Endpoints>);
+
+impl cairn_apiserver::Routes for Routes {
+    fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Option<BoxFuture<'static, Response<Body>>> {
+        let endpoints = self.0.clone();
+        let answer = match (method.clone(), path) {
+            (Method::GET, "/cacerts") => text(StatusCode::OK, endpoints.ca_cert.clone()),
             (Method::GET, "/ping") => text(StatusCode::OK, "pong"),
             (Method::POST, BOOTSTRAP_PATH) | (Method::POST, JOIN_PATH)
-                if !self.authorized(&req) =>
+                if !endpoints.authorized(headers) =>
             {
                 text(
                     StatusCode::UNAUTHORIZED,
@@ -94,71 +122,13 @@ impl Endpoints {
                 )
             }
             (Method::POST, BOOTSTRAP_PATH) => json(&Bootstrap {
-                ca_cert: self.ca_cert.clone(),
-                ca_key: self.ca_key.clone(),
+                ca_cert: endpoints.ca_cert.clone(),
+                ca_key: endpoints.ca_key.clone(),
             }),
-            (Method::POST, JOIN_PATH) => {
-                let body = match req.into_body().collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
-                };
-                let join: JoinRequest = match serde_json::from_slice(&body) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        return text(
-                            StatusCode::BAD_REQUEST,
-                            format!("invalid join request: {e}"),
-                        );
-                    }
-                };
-                tracing::info!(id = format!("{:x}", join.id), member = %join.member, "adding a server");
-                match self.store.add_member(join.id, join.member, false).await {
-                    Ok(()) => json(&serde_json::json!({ "joined": true })),
-                    Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("join failed: {e}")),
-                }
-            }
-            _ => text(StatusCode::NOT_FOUND, "not found"),
-        }
-    }
-}
-
-/// Serves the HTTPS port until `shutdown`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    tls: rustls::ServerConfig,
-    endpoints: Arc<Endpoints>,
-    shutdown: CancellationToken,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept on the HTTPS port failed");
-                    continue;
-                }
-            },
+            (Method::POST, JOIN_PATH) => return Some(Box::pin(endpoints.join(body))),
+            _ => return None,
         };
-        let acceptor = acceptor.clone();
-        let endpoints = endpoints.clone();
-        tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let endpoints = endpoints.clone();
-                async move { Ok::<_, std::convert::Infallible>(endpoints.handle(req).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "HTTPS connection ended");
-            }
-        });
+        Some(Box::pin(async move { answer }))
     }
 }
 

@@ -6,6 +6,7 @@ mod config_file;
 mod data_dir;
 mod https;
 mod join;
+mod kubeconfig;
 mod server;
 mod snapshot_cmd;
 
@@ -58,7 +59,7 @@ fn run() -> Result<()> {
             Command::Server(args) => {
                 let shutdown = CancellationToken::new();
                 cancel_on_signal(shutdown.clone());
-                server::run(args, shutdown).await
+                server::run(*args, shutdown).await
             }
             Command::Token(args) => server::print_token(&args.data_dir),
             Command::EtcdSnapshot(SnapshotCommand::Save { file, etcd_address }) => {

@@ -196,11 +196,26 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         ca_key: pki.ca().key_pem().to_string(),
         token: token.clone(),
     });
+    let tokens = match &args.token_auth_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read the token file {}", path.display()))?;
+            cairn_apiserver::Tokens::parse(&text)
+                .with_context(|| format!("invalid token file {}", path.display()))?
+        }
+        None => cairn_apiserver::Tokens::default(),
+    };
+    let api = cairn_apiserver::ApiServer::new(cairn_apiserver::Config {
+        store: store.clone(),
+        tokens,
+        advertise: SocketAddr::new(advertise, args.https_listen_port).to_string(),
+    });
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(https::serve(
+    tasks.spawn(cairn_apiserver::serve(
         https_listener,
         tls,
-        endpoints,
+        api.clone(),
+        Arc::new(https::Routes(endpoints)),
         shutdown.clone(),
     ));
     let etcd_config = cairn_etcd::EtcdServerConfig {
@@ -232,6 +247,21 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
             }
         }
     }
+    api.ensure_system_namespaces()
+        .await
+        .context("create the system namespaces")?;
+    let local = if args.bind_address.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        args.bind_address
+    };
+    let api_url = format!("https://{}", SocketAddr::new(local, args.https_listen_port));
+    crate::kubeconfig::write(
+        &args.write_kubeconfig,
+        args.write_kubeconfig_mode,
+        &api_url,
+        &pki,
+    )?;
     if args.disable_agent {
         tracing::debug!("agent disabled");
     }
@@ -240,6 +270,7 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         id = format!("{:x}", store.id()),
         etcd = %args.etcd_address,
         https = %https_addr,
+        kubeconfig = %args.write_kubeconfig.display(),
         "cairn server is running"
     );
     // A store that failed cannot recover in place: exit, so the service manager restarts us

@@ -88,11 +88,11 @@ pub fn is_deleting(obj: &Value) -> bool {
 
 /// The current time as a Kubernetes `Time` string (`2026-11-25T15:30:00Z`).
 pub fn now() -> String {
-    format_time(k8s_openapi::jiff::Timestamp::now())
+    format_time(jiff::Timestamp::now())
 }
 
 /// A timestamp as a Kubernetes `Time` string.
-pub fn format_time(t: k8s_openapi::jiff::Timestamp) -> String {
+pub fn format_time(t: jiff::Timestamp) -> String {
     serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t))
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
