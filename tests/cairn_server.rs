@@ -130,6 +130,8 @@ impl ServerOpts {
             "--node-name".into(),
             self.name.clone().into(),
             "--disable-agent".into(),
+            "--write-kubeconfig".into(),
+            data_dir.join("kubeconfig.yaml").into(),
         ];
         if let Some(token) = &self.token {
             args.extend(["--token".into(), token.into()]);
@@ -255,6 +257,11 @@ impl Server {
     /// The data dir passed as `--data-dir`.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The admin kubeconfig the server wrote (`--write-kubeconfig`).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig.yaml")
     }
 
     /// The temp dir holding the data dir and logs; scratch files may go here too.

@@ -14,6 +14,7 @@ pub mod cairn_server;
 pub mod client;
 pub mod etcd_server;
 pub mod etcdctl;
+pub mod kubectl;
 pub mod linearizability;
 pub mod ports;
 pub mod process;

@@ -1,0 +1,380 @@
+//! The real kubectl, oldest and newest supported (1.27 and 1.33), against a real cairn server:
+//! the commands users type, checked by what kubectl prints.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use cairn_tests::kubectl::{Kubectl, VERSIONS};
+use cairn_tests::{Server, ServerOpts};
+
+async fn server() -> Result<Server> {
+    Server::start(ServerOpts::single()?).await
+}
+
+fn kubectls(server: &Server) -> Result<Vec<Kubectl>> {
+    VERSIONS
+        .iter()
+        .map(|v| Kubectl::new(v, &server.kubeconfig(), server.dir()))
+        .collect()
+}
+
+fn deployment(name: &str, replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels: {{app: {name}}}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+        env:
+        - {{name: A, value: '1'}}
+        - {{name: B, value: '2'}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_version_and_system_namespaces() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let ns = k.ok(&["get", "namespaces", "-o", "name"])?;
+        for want in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            ensure!(
+                ns.contains(&format!("namespace/{want}\n")),
+                "{}: {want} missing from {ns}",
+                k.version
+            );
+        }
+        let version = k.ok(&["version"])?;
+        ensure!(version.contains("v1.33.1+cairn"), "{version}");
+        let resources = k.ok(&["api-resources"])?;
+        for line in [
+            "deployments   deploy   apps/v1   true   Deployment",
+            "pods          po       v1        true   Pod",
+        ] {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            ensure!(
+                resources
+                    .lines()
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == words),
+                "{}: no {line:?} in\n{resources}",
+                k.version
+            );
+        }
+        let groups = k.ok(&["api-versions"])?;
+        ensure!(groups.contains("apps/v1") && groups.contains("coordination.k8s.io/v1"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_creates_then_leaves_unchanged_then_configures() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let name = format!("web-{}", k.version.replace('.', ""));
+        let out = k.ok_with_input(&["apply", "-f", "-"], &deployment(&name, 2, "nginx:1.27"))?;
+        ensure!(out.trim() == format!("deployment.apps/{name} created"), "{out}");
+        let out = k.ok_with_input(&["apply", "-f", "-"], &deployment(&name, 2, "nginx:1.27"))?;
+        ensure!(out.trim() == format!("deployment.apps/{name} unchanged"), "{out}");
+        let out = k.ok_with_input(&["apply", "-f", "-"], &deployment(&name, 3, "nginx:1.28"))?;
+        ensure!(out.trim() == format!("deployment.apps/{name} configured"), "{out}");
+        let got = k.ok(&[
+            "get",
+            "deployment",
+            &name,
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.metadata.generation}",
+        ])?;
+        ensure!(got == "3 nginx:1.28 2", "{}: {got}", k.version);
+        let out = k.ok(&["delete", "deployment", &name])?;
+        ensure!(out.trim() == format!("deployment.apps \"{name}\" deleted"), "{out}");
+        let err = k.fails(&["get", "deployment", &name])?;
+        ensure!(
+            err.contains(&format!(
+                "Error from server (NotFound): deployments.apps \"{name}\" not found"
+            )),
+            "{err}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_get_formats_and_stale_replace() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let name = format!("cfg-{}", k.version.replace('.', ""));
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  greeting: hello\n"
+        );
+        let out = k.ok_with_input(&["create", "-f", "-"], &manifest)?;
+        ensure!(out.trim() == format!("configmap/{name} created"), "{out}");
+        let err = k.fails_with_input(&["create", "-f", "-"], &manifest)?;
+        ensure!(
+            err.contains(&format!(
+                "Error from server (AlreadyExists): error when creating \"STDIN\": configmaps \"{name}\" already exists"
+            )),
+            "{err}"
+        );
+        let yaml = k.ok(&["get", "configmap", &name, "-o", "yaml"])?;
+        ensure!(yaml.contains("greeting: hello") && yaml.contains("resourceVersion: "));
+        ensure!(yaml.contains("uid: ") && yaml.contains("creationTimestamp: "));
+        let json: serde_json::Value =
+            serde_json::from_str(&k.ok(&["get", "configmap", &name, "-o", "json"])?)?;
+        ensure!(json["data"]["greeting"] == "hello" && json["kind"] == "ConfigMap");
+        let listed = k.ok(&["get", "configmaps", "-o", "name"])?;
+        ensure!(listed.contains(&format!("configmap/{name}")), "{listed}");
+
+        // A replace with the version read before someone else changed it is refused.
+        k.ok(&["label", "configmap", &name, "changed=yes"])?;
+        let stale = yaml.replace("greeting: hello", "greeting: stale");
+        let err = k.fails_with_input(&["replace", "-f", "-"], &stale)?;
+        ensure!(
+            err.contains(&format!(
+                "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            )),
+            "{err}"
+        );
+        let greeting = k.ok(&["get", "configmap", &name, "-o", "jsonpath={.data.greeting}"])?;
+        ensure!(greeting == "hello", "the stale replace changed the object: {greeting}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn patch_label_annotate_scale() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let name = format!("p-{}", k.version.replace('.', ""));
+        k.ok_with_input(&["apply", "-f", "-"], &deployment(&name, 1, "nginx:1"))?;
+        let out = k.ok(&["scale", "deployment", &name, "--replicas=4"])?;
+        ensure!(out.trim() == format!("deployment.apps/{name} scaled"), "{out}");
+        k.ok(&["label", "deployment", &name, "tier=frontend"])?;
+        k.ok(&["annotate", "deployment", &name, "note=hi"])?;
+        k.ok(&["patch", "deployment", &name, "--type=merge", "-p", r#"{"spec":{"paused":true}}"#])?;
+        k.ok(&[
+            "patch",
+            "deployment",
+            &name,
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/minReadySeconds","value":5}]"#,
+        ])?;
+        // A strategic merge patch changes the one container it names and keeps the rest.
+        k.ok(&[
+            "patch",
+            "deployment",
+            &name,
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}}"#,
+        ])?;
+        let got = k.ok(&[
+            "get",
+            "deployment",
+            &name,
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.labels.tier} {.metadata.annotations.note} {.spec.paused} {.spec.minReadySeconds} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[1].name}",
+        ])?;
+        ensure!(
+            got == "4 frontend hi true 5 nginx:2 B",
+            "{}: {got}",
+            k.version
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_watch_prints_changes() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let name = format!("w-{}", k.version.replace('.', ""));
+        let mut child = k.spawn(&["get", "configmaps", "-w", "-o", "name"])?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Give the watch a moment to start, then change things.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        k.ok(&["create", "configmap", &name, "--from-literal=a=b"])
+            .or_else(|_| {
+                k.ok_with_input(
+                    &["create", "-f", "-"],
+                    &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n"),
+                )
+            })?;
+        let want = format!("configmap/{name}");
+        let seen = (0..50).any(|_| {
+            rx.recv_timeout(Duration::from_millis(200))
+                .is_ok_and(|l| l == want)
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        ensure!(seen, "{}: kubectl get -w never printed {want}", k.version);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_manifests_are_refused_with_upstreams_errors() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let err = k.fails_with_input(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n",
+        )?;
+        ensure!(
+            err.contains("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+            "{}: {err}",
+            k.version
+        );
+        let err = k.fails_with_input(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n  namespace: nowhere\n",
+        )?;
+        ensure!(
+            err.contains("namespaces \"nowhere\" not found"),
+            "{}: {err}",
+            k.version
+        );
+        let err = k.fails_with_input(
+            &["create", "--validate=false", "-f", "-"],
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typed\nspec:\n  replicas: many\n",
+        )?;
+        ensure!(err.contains("Error from server (BadRequest)"), "{}: {err}", k.version);
+        // Nothing of the refused objects was stored.
+        let names = k.ok(&["get", "configmaps,deployments", "-A", "-o", "name"])?;
+        ensure!(!names.contains("Bad_Name") && !names.contains("typed"), "{names}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_keeps_every_object() -> Result<()> {
+    let mut server = server().await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    k.ok_with_input(&["apply", "-f", "-"], &deployment("keep", 2, "nginx:1"))?;
+    k.ok(&["create", "namespace", "kept"])
+        .or_else(|_| {
+            k.ok_with_input(
+                &["apply", "-f", "-"],
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n",
+            )
+        })?;
+    let before = k.ok(&["get", "deployment", "keep", "-o", "jsonpath={.metadata.uid} {.metadata.resourceVersion}"])?;
+    server.restart().await?;
+    let after = k.ok(&["get", "deployment", "keep", "-o", "jsonpath={.metadata.uid} {.metadata.resourceVersion}"])?;
+    ensure!(before == after, "{before} != {after}");
+    let ns = k.ok(&["get", "namespace", "kept", "-o", "name"])?;
+    ensure!(ns.trim() == "namespace/kept");
+    Ok(())
+}
+
+/// A kubeconfig for `server` with `user` (a map of kubeconfig user fields) instead of the admin.
+fn kubeconfig_with_user(server: &Server, file: &str, user: serde_yaml::Value) -> Result<std::path::PathBuf> {
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(server.kubeconfig())?)?;
+    config["users"][0]["user"] = user;
+    let path = server.dir().join(file);
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strangers_and_nodes_are_refused_as_upstream_refuses_them() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    let scratch = tempfile::tempdir()?;
+    let tokens = scratch.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "node1-secret,system:node:n1,u1,system:nodes\nbob-secret,bob,u2,\n",
+    )?;
+    opts.extra_args = vec!["--token-auth-file".into(), tokens.display().to_string()];
+    let server = Server::start(opts).await?;
+    let other = server_b().await?;
+    let admin = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    for node in ["n1", "n2"] {
+        admin.ok_with_input(
+            &["create", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {node}}}\n"),
+        )?;
+    }
+    for k in kubectls(&server)? {
+        // No credentials at all.
+        let anonymous = kubeconfig_with_user(&server, "anonymous.yaml", serde_yaml::Value::Mapping(Default::default()))?;
+        let err = k.with_kubeconfig(&anonymous).fails(&["get", "pods"])?;
+        ensure!(err.contains("Unauthorized"), "{}: {err}", k.version);
+        // A token nobody issued.
+        let forged = kubeconfig_with_user(&server, "forged.yaml", serde_yaml::from_str("token: forged")?)?;
+        let err = k.with_kubeconfig(&forged).fails(&["get", "pods"])?;
+        ensure!(err.contains("Unauthorized"), "{}: {err}", k.version);
+        // A client certificate from another cluster's CA.
+        let theirs: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(other.kubeconfig())?)?;
+        let foreign = kubeconfig_with_user(&server, "foreign.yaml", theirs["users"][0]["user"].clone())?;
+        let err = k.with_kubeconfig(&foreign).fails(&["get", "pods"])?;
+        ensure!(!err.is_empty(), "{}: a foreign certificate was accepted", k.version);
+        // A server whose certificate is not from the kubeconfig's CA.
+        let wrong_ca = other.dir().join("wrong-ca.yaml");
+        let mut config: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(other.kubeconfig())?)?;
+        let ours: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(server.kubeconfig())?)?;
+        config["clusters"][0]["cluster"]["server"] = ours["clusters"][0]["cluster"]["server"].clone();
+        std::fs::write(&wrong_ca, serde_yaml::to_string(&config)?)?;
+        let err = k.with_kubeconfig(&wrong_ca).fails(&["get", "pods"])?;
+        ensure!(err.contains("certificate"), "{}: {err}", k.version);
+
+        // An authenticated user with no rights.
+        let bob = kubeconfig_with_user(&server, "bob.yaml", serde_yaml::from_str("token: bob-secret")?)?;
+        let err = k.with_kubeconfig(&bob).fails(&["get", "pods"])?;
+        ensure!(
+            err.contains("Error from server (Forbidden): pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+            "{}: {err}",
+            k.version
+        );
+        let can = k.with_kubeconfig(&bob).run(&["auth", "can-i", "list", "pods"])?;
+        ensure!(String::from_utf8_lossy(&can.stdout).trim() == "no", "{}: {can:?}", k.version);
+
+        // A node: its own Node yes, another's no, secrets no.
+        let node = kubeconfig_with_user(&server, "node.yaml", serde_yaml::from_str("token: node1-secret")?)?;
+        let n = k.with_kubeconfig(&node);
+        n.ok(&["label", "node", "n1", "--overwrite", &format!("seen={}", k.version.replace('.', ""))])?;
+        let err = n.fails(&["label", "node", "n2", "--overwrite", "seen=no"])?;
+        ensure!(
+            err.contains("nodes \"n2\" is forbidden: User \"system:node:n1\" cannot patch resource \"nodes\" in API group \"\" at the cluster scope"),
+            "{}: {err}",
+            k.version
+        );
+        let err = n.fails(&["get", "secrets", "-n", "kube-system"])?;
+        ensure!(err.contains("Forbidden"), "{}: {err}", k.version);
+        let out = k.ok(&["auth", "can-i", "create", "deployments"])?;
+        ensure!(out.trim() == "yes", "{}: {out}", k.version);
+    }
+    Ok(())
+}
+
+async fn server_b() -> Result<Server> {
+    let ip = cairn_tests::ports::loopback(1);
+    Server::start(ServerOpts {
+        name: "other".into(),
+        ..ServerOpts::member(1, cairn_tests::cairn_server::Ports::allocate(&[ip])?)
+    })
+    .await
+}
