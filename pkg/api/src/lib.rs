@@ -2,6 +2,7 @@
 //! serves and how their objects are selected, validated, defaulted, patched and printed. It is
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
+pub mod openapi;
 pub mod printers;
 pub mod resources;
 
