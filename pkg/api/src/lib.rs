@@ -3,6 +3,8 @@
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
 pub mod defaults;
+pub mod openapi;
+pub mod printers;
 pub mod resources;
 pub mod typed;
 
