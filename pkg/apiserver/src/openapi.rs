@@ -1,42 +1,59 @@
-//! The OpenAPI documents kubectl fetches to validate manifests (`/openapi/v2`, `/openapi/v3`).
+//! The OpenAPI documents kubectl fetches to validate manifests and to explain fields:
+//! `/openapi/v2` (JSON, or gnostic protobuf when asked, as kubectl 1.27 and 1.28 ask) and
+//! `/openapi/v3` with one document per group-version. Generated once, on first use, from the
+//! k8s-openapi types by cairn-api.
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use cairn_api::openapi;
 use http::{HeaderMap, Response, StatusCode};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::negotiate;
 use crate::response::{self, Body};
 
-/// The smallest OpenAPI v2 document kubectl accepts, in gnostic's protobuf encoding:
-/// `swagger` (field 1) and `info` (field 2: title 1, version 2).
-// TODO(merge): the generated documents of cairn-api replace this.
-fn minimal_v2_protobuf() -> Vec<u8> {
-    let title = b"Kubernetes";
-    let version = crate::KUBERNETES_GIT_VERSION.as_bytes();
-    let mut info = vec![0x0a, title.len() as u8];
-    info.extend_from_slice(title);
-    info.push(0x12);
-    info.push(version.len() as u8);
-    info.extend_from_slice(version);
-    let mut doc = vec![0x0a, 3];
-    doc.extend_from_slice(b"2.0");
-    doc.push(0x12);
-    doc.push(info.len() as u8);
-    doc.extend_from_slice(&info);
-    doc
+/// The documents, encoded once.
+struct Documents {
+    v2_json: Bytes,
+    v2_protobuf: Bytes,
+    v3_root: Bytes,
+    v3: BTreeMap<String, Bytes>,
+}
+
+fn documents() -> &'static Documents {
+    static DOCS: OnceLock<Documents> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let v2 = openapi::v2_json();
+        let v3 = openapi::v3_documents();
+        let encode = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        Documents {
+            v2_protobuf: Bytes::from(openapi::v2_protobuf(&v2)),
+            v2_json: encode(&v2),
+            v3_root: encode(&openapi::v3_root(&v3)),
+            v3: v3.iter().map(|(k, v)| (k.clone(), encode(v))).collect(),
+        }
+    })
 }
 
 /// Serves `/openapi/…`.
 pub fn serve(path: &str, headers: &HeaderMap) -> ApiResult<Response<Body>> {
+    let docs = documents();
+    let json = |b: &Bytes| response::with_type(StatusCode::OK, "application/json", b.clone());
     match path {
         "/openapi/v2" if negotiate::wants_protobuf(headers) => Ok(response::with_type(
             StatusCode::OK,
-            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            minimal_v2_protobuf(),
+            openapi::V2_PROTOBUF_CONTENT_TYPE,
+            docs.v2_protobuf.clone(),
         )),
-        "/openapi/v2" => Ok(response::json(
-            StatusCode::OK,
-            &serde_json::json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": crate::KUBERNETES_GIT_VERSION}, "paths": {}, "definitions": {}}),
-        )),
-        _ => Err(ApiError::no_route()),
+        "/openapi/v2" => Ok(json(&docs.v2_json)),
+        "/openapi/v3" | "/openapi/v3/" => Ok(json(&docs.v3_root)),
+        p => p
+            .strip_prefix("/openapi/v3/")
+            .and_then(|gv| docs.v3.get(gv))
+            .map(json)
+            .ok_or_else(ApiError::no_route),
     }
 }
