@@ -2,6 +2,9 @@
 //! serves and how their objects are selected, validated, defaulted, patched and printed. It is
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
+pub mod fields;
+pub mod labels;
+pub mod names;
 pub mod resources;
 
 pub use resources::{RESOURCES, Resource, Subresource};
