@@ -5,6 +5,8 @@
 pub mod fields;
 pub mod labels;
 pub mod names;
+pub mod patch;
 pub mod resources;
+pub mod validation;
 
 pub use resources::{RESOURCES, Resource, Subresource};
