@@ -15,8 +15,6 @@ use serde_json::Value;
 
 use crate::Resource;
 
-pub use schema::ListStrategy;
-
 /// Why a patch could not be applied. The API server answers most as 422 Unprocessable Entity
 /// (a failed `test` as 422 too, a malformed patch document as 400 Bad Request).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,7 +12,7 @@ use crate::Resource;
 
 /// How a list field merges with the list a patch gives for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListStrategy {
+pub(crate) enum ListStrategy {
     /// Items are objects; a patch item merges into the item with the same value of this key,
     /// or is added.
     MergeByKey(&'static str),
