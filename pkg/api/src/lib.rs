@@ -3,9 +3,14 @@
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
 pub mod defaults;
+pub mod fields;
+pub mod labels;
+pub mod names;
 pub mod openapi;
+pub mod patch;
 pub mod printers;
 pub mod resources;
 pub mod typed;
+pub mod validation;
 
 pub use resources::{RESOURCES, Resource, Subresource};
