@@ -106,7 +106,12 @@ impl Kubectl {
 
     /// Runs kubectl with stdin, failing unless it fails; returns stderr.
     pub fn fails_with_input(&self, args: &[&str], input: &str) -> Result<String> {
-        check(&self.version, args, self.run_with_input(args, input)?, false)
+        check(
+            &self.version,
+            args,
+            self.run_with_input(args, input)?,
+            false,
+        )
     }
 
     /// Starts a long-running kubectl (`get -w`) with its stdout piped.

@@ -84,12 +84,26 @@ impl Call<'_> {
         }
     }
 
+    /// A Table of `objects` in `version`, or the error that prevented it.
+    fn table(
+        &self,
+        status: StatusCode,
+        version: &str,
+        objects: &[Value],
+        meta: Option<&Value>,
+    ) -> Response<Body> {
+        let include = table::include_object(&self.query);
+        match table::of_resource(self.resource, version, objects, meta, include) {
+            Ok(t) => response::json_typed(status, &table::content_type(version), &t),
+            Err(e) => response::error(&e),
+        }
+    }
+
     /// Answers with one object, as a Table when asked.
     pub fn respond_object(&self, status: StatusCode, obj: &Value) -> Response<Body> {
         match negotiate::representation(&self.headers) {
             Representation::Table(version) if self.resource.is_stored() => {
-                let t = table::of_resource(self.resource, version, std::slice::from_ref(obj), None);
-                response::json_typed(status, &table::content_type(version), &t)
+                self.table(status, version, std::slice::from_ref(obj), None)
             }
             _ => response::json(status, obj),
         }
@@ -100,8 +114,7 @@ impl Call<'_> {
         match negotiate::representation(&self.headers) {
             Representation::Table(version) => {
                 let items = list["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-                let t = table::of_resource(self.resource, version, items, Some(&list["metadata"]));
-                response::json_typed(StatusCode::OK, &table::content_type(version), &t)
+                self.table(StatusCode::OK, version, items, Some(&list["metadata"]))
             }
             Representation::Object => response::json(StatusCode::OK, list),
         }

@@ -161,7 +161,7 @@ pub async fn delete(call: &Call<'_>) -> ApiResult<Response<Body>> {
 
 /// `DELETE …/RESOURCE`: deletes every object the selectors select, as separate deletes.
 pub async fn delete_collection(call: &Call<'_>) -> ApiResult<Response<Body>> {
-    let filter = Filter::from_query(&call.query)?;
+    let filter = Filter::from_query(call.resource, &call.query)?;
     let opts = options(call)?;
     let dry_run = call.dry_run()?;
     let page = call

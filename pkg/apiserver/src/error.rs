@@ -1,25 +1,8 @@
 //! Errors as the Kubernetes API reports them: a `metav1.Status` with upstream's reason, code and
 //! message shape, which kubectl prints as `Error from server (Reason): message`.
 
+use cairn_api::validation::Cause;
 use serde_json::{Value, json};
-
-/// One reason an object is invalid (`metav1.StatusCause`).
-// TODO(merge): replace with cairn_api's validation cause once that lands.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Cause {
-    /// `FieldValueInvalid`, `FieldValueRequired`, …
-    pub reason: String,
-    /// What is wrong.
-    pub message: String,
-    /// The field's path.
-    pub field: String,
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// An API error: what the client is told.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -148,16 +131,7 @@ impl ApiError {
         } else {
             format!("{kind}.{group}")
         };
-        let list = causes
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let message = if causes.len() == 1 {
-            format!("{qualified} \"{name}\" is invalid: {list}")
-        } else {
-            format!("{qualified} \"{name}\" is invalid: [{list}]")
-        };
+        let message = cairn_api::validation::invalid_message(&qualified, name, &causes);
         let mut d = details(kind, name, group);
         d["causes"] = serde_json::to_value(&causes).unwrap_or_default();
         ApiError::new(422, "Invalid", message).with_details(d)

@@ -68,7 +68,7 @@ fn list_revision(call: &Call<'_>) -> ApiResult<i64> {
 
 /// `GET …/RESOURCE`: a page of the objects the selectors select.
 pub async fn list(call: &Call<'_>) -> ApiResult<Response<Body>> {
-    let filter = Filter::from_query(&call.query)?;
+    let filter = Filter::from_query(call.resource, &call.query)?;
     let limit: i64 = match call.query.get("limit") {
         Some(l) => l
             .parse()

@@ -5,7 +5,10 @@
 use cairn_api::Resource;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult, Cause};
+use cairn_api::validation::Cause;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::error::{ApiError, ApiResult};
 use crate::object;
 
 /// Whether the kind counts `metadata.generation` up on spec changes.
@@ -146,44 +149,12 @@ pub fn is_noop(old: &Value, new: &Value) -> bool {
     strip(old) == strip(new)
 }
 
-/// Checks an object's name, namespace and labels; returns the causes of it being invalid.
+/// Checks an object's metadata (name, namespace, labels, annotations) as upstream does.
 pub fn validate_metadata(resource: &Resource, obj: &Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    let name = object::name(obj).unwrap_or_default();
-    if name.is_empty() {
-        causes.push(Cause {
-            reason: "FieldValueRequired".into(),
-            message: "Required value: name or generateName is required".into(),
-            field: "metadata.name".into(),
-        });
-    } else if let Some(problem) = name_problem(resource, name) {
-        causes.push(Cause {
-            reason: "FieldValueInvalid".into(),
-            message: format!("Invalid value: \"{name}\": {problem}"),
-            field: "metadata.name".into(),
-        });
+    match serde_json::from_value::<ObjectMeta>(obj.get("metadata").cloned().unwrap_or_default()) {
+        Ok(meta) => cairn_api::validation::validate_object_meta(&meta, resource),
+        Err(e) => vec![Cause::invalid("metadata", "", &e.to_string())],
     }
-    causes
-}
-
-/// Upstream's rule for a name: a DNS-1123 label for namespaces and services, a DNS-1123
-/// subdomain otherwise.
-// TODO(merge): cairn-api's name validation replaces this.
-fn name_problem(resource: &Resource, name: &str) -> Option<String> {
-    let label = matches!(resource.kind, "Namespace" | "Service") && resource.group.is_empty();
-    let max = if label { 63 } else { 253 };
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.'));
-    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if name.len() <= max && ok_chars && ends(name.chars().next()) && ends(name.chars().last()) {
-        return None;
-    }
-    Some(if label {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".into()
-    } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into()
-    })
 }
 
 /// Refuses an object whose causes say it is invalid.
@@ -253,15 +224,5 @@ mod tests {
             qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
             "Burstable"
         );
-    }
-
-    #[test]
-    fn names_follow_upstreams_rules() {
-        let ns = res("", "v1", "namespaces");
-        let cm = res("", "v1", "configmaps");
-        assert!(name_problem(ns, "a.b").is_some());
-        assert!(name_problem(cm, "a.b").is_none());
-        assert!(name_problem(cm, "Web").is_some());
-        assert!(name_problem(cm, "-x").is_some());
     }
 }

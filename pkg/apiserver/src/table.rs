@@ -17,7 +17,7 @@ pub fn content_type(version: &str) -> String {
 pub fn include_object(query: &Query) -> IncludeObject {
     query
         .get("includeObject")
-        .map(IncludeObject::parse)
+        .and_then(IncludeObject::parse)
         .unwrap_or_default()
 }
 

@@ -68,7 +68,7 @@ fn plan(call: &Call<'_>) -> ApiResult<Plan> {
 /// `GET …?watch=true`.
 pub async fn watch(call: &Call<'_>) -> ApiResult<Response<Body>> {
     let plan = plan(call)?;
-    let filter = Filter::from_query(&call.query)?;
+    let filter = Filter::from_query(call.resource, &call.query)?;
     let namespace = call.namespace().map(str::to_string);
     let storage = &call.api.storage;
     let prefix = storage::prefix(call.resource, namespace.as_deref());
@@ -117,6 +117,7 @@ pub async fn watch(call: &Call<'_>) -> ApiResult<Response<Body>> {
         filter,
         plan,
         resource: call.resource,
+        include: table::include_object(&call.query),
         last: after,
     };
     tokio::spawn(stream.run(initial, feed_rx, watcher));
@@ -135,6 +136,7 @@ struct Stream {
     filter: Filter,
     plan: Plan,
     resource: &'static cairn_api::Resource,
+    include: cairn_api::printers::IncludeObject,
     /// The revision everything up to which has been sent.
     last: i64,
 }
@@ -143,7 +145,16 @@ impl Stream {
     async fn send(&self, kind: &str, obj: &Value) -> bool {
         let object = match self.plan.representation {
             Representation::Table(version) if kind != "ERROR" && kind != "BOOKMARK" => {
-                table::of_resource(self.resource, version, std::slice::from_ref(obj), None)
+                match table::of_resource(
+                    self.resource,
+                    version,
+                    std::slice::from_ref(obj),
+                    None,
+                    self.include,
+                ) {
+                    Ok(t) => t,
+                    Err(e) => e.status(),
+                }
             }
             _ => obj.clone(),
         };

@@ -6,6 +6,8 @@
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
 
+use cairn_api::patch::PatchType;
+
 use crate::call::Call;
 use crate::error::{ApiError, ApiResult, Named};
 use crate::negotiate::BodyType;
@@ -276,41 +278,19 @@ fn apply_patch(
     current: &Value,
     patch: &Value,
 ) -> ApiResult<Value> {
-    match kind {
-        BodyType::MergePatch | BodyType::StrategicMergePatch => Ok(merge(current, patch)),
-        BodyType::JsonPatch => Err(ApiError::unsupported_media_type(
-            "application/json-patch+json",
-        )),
-        BodyType::ApplyPatch => Err(ApiError::unsupported_media_type(
-            "application/apply-patch+yaml",
-        )),
-        _ => Err(ApiError::unsupported_media_type(
-            call.headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default(),
-        )),
-    }
-}
-
-// TODO(merge): cairn-api's patch module replaces this RFC 7386 merge.
-fn merge(target: &Value, patch: &Value) -> Value {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            let mut out = t.clone();
-            for (k, v) in p {
-                if v.is_null() {
-                    out.remove(k);
-                } else {
-                    let merged = merge(t.get(k).unwrap_or(&Value::Null), v);
-                    out.insert(k.clone(), merged);
-                }
-            }
-            Value::Object(out)
+    let patch_type = match kind {
+        BodyType::JsonPatch => PatchType::Json,
+        BodyType::MergePatch => PatchType::Merge,
+        BodyType::StrategicMergePatch => PatchType::StrategicMerge,
+        BodyType::ApplyPatch => {
+            return Err(ApiError::unsupported_media_type(
+                "application/apply-patch+yaml",
+            ));
         }
-        (_, Value::Object(_)) => merge(&json!({}), patch),
-        _ => patch.clone(),
-    }
+        _ => return Err(ApiError::unsupported_media_type("application/json")),
+    };
+    cairn_api::patch::apply(patch_type, call.resource, current, patch)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// `PATCH …/NAME[/status|/scale]`.
@@ -422,11 +402,7 @@ pub async fn bind(call: &Call<'_>) -> ApiResult<Response<Body>> {
             "Binding",
             "",
             call.name()?,
-            vec![crate::error::Cause {
-                reason: "FieldValueRequired".into(),
-                message: "Required value".into(),
-                field: "target.name".into(),
-            }],
+            vec![cairn_api::validation::Cause::required("target.name", "")],
         ));
     };
     let dry_run = call.dry_run()?;

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
+use crate::patch::schema::{ListStrategy, Schema};
 use crate::resources::{RESOURCES, Resource};
 
 /// The definition name of metav1 Status.
@@ -123,6 +124,11 @@ pub fn definitions() -> Definitions {
             schemas.insert(list.clone(), list_schema(&k.kind, k.resource));
         }
     }
+    for k in &kinds {
+        for (path, strategy) in Schema::of(k.resource).lists() {
+            annotate_list(&mut schemas, &k.kind, &path, strategy);
+        }
+    }
     set_extension(&mut schemas, STATUS, gvk_list(&[""], "v1", "Status"));
     let groups: BTreeSet<&str> = kinds.iter().map(|k| k.resource.group).collect();
     let groups: Vec<&str> = groups.into_iter().collect();
@@ -133,6 +139,57 @@ pub fn definitions() -> Definitions {
     );
     v2_scalars(&mut schemas);
     Definitions { schemas, kinds }
+}
+
+/// The definition a property refers to: directly, through its items, or wrapped in `allOf`.
+fn referenced(property: &Value) -> Option<&str> {
+    property
+        .get("$ref")
+        .or_else(|| property.get("items").and_then(|i| i.get("$ref")))
+        .or_else(|| property.pointer("/allOf/0/$ref"))
+        .and_then(Value::as_str)
+        .map(ref_name)
+}
+
+/// Marks the list at `path` below the definition `root` with its strategic-merge-patch
+/// strategy (`x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`), which kubectl
+/// reads to compute `apply` patches. Definitions are shared, so the mark is on the property
+/// of the type that holds the list (every `Container`'s `ports`).
+fn annotate_list(
+    schemas: &mut BTreeMap<String, Value>,
+    root: &str,
+    path: &str,
+    strategy: ListStrategy,
+) {
+    let mut definition = root.to_string();
+    let mut fields = path.split('.').peekable();
+    while let Some(field) = fields.next() {
+        let Some(property) = schemas
+            .get(&definition)
+            .and_then(|d| d.get("properties"))
+            .and_then(|p| p.get(field))
+        else {
+            return;
+        };
+        if fields.peek().is_some() {
+            match referenced(property) {
+                Some(next) => definition = next.to_string(),
+                None => return,
+            }
+            continue;
+        }
+        let Some(property) = schemas
+            .get_mut(&definition)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+        else {
+            return;
+        };
+        property["x-kubernetes-patch-strategy"] = json!("merge");
+        if let ListStrategy::MergeByKey(key) = strategy {
+            property["x-kubernetes-patch-merge-key"] = json!(key);
+        }
+    }
 }
 
 /// `io.k8s.api.core.v1.Pod` → `io.k8s.api.core.v1.PodList`.
@@ -287,6 +344,21 @@ mod tests {
             defs.kinds[2].list.as_deref(),
             Some("io.k8s.api.core.v1.PodList")
         );
+    }
+
+    #[test]
+    fn merge_keys_reach_shared_definitions() {
+        let defs = definitions().schemas;
+        let containers = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+        let ports = &defs["io.k8s.api.core.v1.Container"]["properties"]["ports"];
+        assert_eq!(ports["x-kubernetes-patch-merge-key"], "containerPort");
+        let finalizers =
+            &defs["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]["finalizers"];
+        assert_eq!(finalizers["x-kubernetes-patch-strategy"], "merge");
+        let tolerations = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["tolerations"];
+        assert!(tolerations.get("x-kubernetes-patch-strategy").is_none());
     }
 
     #[test]

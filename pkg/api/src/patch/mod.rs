@@ -8,7 +8,7 @@
 
 pub mod json_patch;
 pub mod merge_patch;
-mod schema;
+pub(crate) mod schema;
 pub mod strategic;
 
 use serde_json::Value;

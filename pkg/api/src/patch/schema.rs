@@ -130,6 +130,24 @@ impl Schema {
         }
     }
 
+    /// Every list that merges, with its path from the top of the object.
+    pub(crate) fn lists(&self) -> Vec<(String, ListStrategy)> {
+        let mut out: Vec<(String, ListStrategy)> = self
+            .own
+            .iter()
+            .chain(COMMON)
+            .map(|(p, s)| (p.to_string(), *s))
+            .collect();
+        if let Some(at) = self.pod_template {
+            out.extend(
+                POD.iter()
+                    .chain(COMMON)
+                    .map(|(p, s)| (format!("{at}.{p}"), *s)),
+            );
+        }
+        out
+    }
+
     /// How the list at `path` (field names joined by `.`) merges; `None` replaces it.
     pub(crate) fn list_strategy(&self, path: &str) -> Option<ListStrategy> {
         let in_template = self
