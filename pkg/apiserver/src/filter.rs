@@ -35,6 +35,12 @@ impl Filter {
         self.labels.is_empty() && self.fields.is_empty()
     }
 
+    /// Whether a cached object is selected.
+    pub fn matches_entry(&self, entry: &crate::watch_cache::Entry) -> bool {
+        (self.labels.is_empty() || self.labels.matches(&entry.labels))
+            && (self.fields.is_empty() || self.fields.matches(&entry.fields))
+    }
+
     /// Whether `obj` is selected.
     pub fn matches(&self, resource: &Resource, obj: &Value) -> bool {
         (self.labels.is_empty() || self.labels.matches(&object::labels(obj)))

@@ -24,6 +24,7 @@ mod storage;
 mod strategy;
 mod table;
 mod watch;
+mod watch_cache;
 mod write;
 
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub struct Config {
 /// The API server: stateless apart from its store handle; shared by every connection.
 pub struct ApiServer {
     storage: Storage,
+    caches: watch_cache::Caches,
     tokens: Tokens,
     advertise: String,
 }
@@ -82,8 +84,10 @@ pub struct ApiRequest {
 impl ApiServer {
     /// A server over `config.store`.
     pub fn new(config: Config) -> Arc<ApiServer> {
+        let storage = Storage::new(config.store);
         Arc::new(ApiServer {
-            storage: Storage::new(config.store),
+            caches: watch_cache::Caches::new(storage.clone()),
+            storage,
             tokens: config.tokens,
             advertise: config.advertise,
         })

@@ -3,15 +3,20 @@
 //! events; selectors turn objects moving in or out of the selection into ADDED and DELETED as
 //! upstream does; BOOKMARK events when asked; an ERROR event with 410 Expired when the version
 //! has been compacted; the stream ends after `timeoutSeconds`.
+//!
+//! Watches are fed by the resource's watch cache. Only a watch resuming from a revision older
+//! than the cache's window gets its own store watch, converted into the same events.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_kv::pb::mvccpb::{Event, event::EventType};
+use cairn_kv::pb::mvccpb::event::EventType;
 use cairn_kv::{KeyRange, WatchEvent, WatchSpec};
 use http::Response;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::call::Call;
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +26,7 @@ use crate::object;
 use crate::response::{self, Body};
 use crate::storage;
 use crate::table;
+use crate::watch_cache::{Cache, CacheEvent, Change, Entry, Feed};
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(15);
@@ -34,7 +40,7 @@ struct Plan {
     initial: bool,
     /// Mark the end of the initial events with a bookmark.
     initial_end_bookmark: bool,
-    /// Deliver changes after this revision (0: after the initial list).
+    /// Deliver changes after this revision (with `initial` false).
     after: i64,
     bookmarks: bool,
     timeout: Duration,
@@ -42,8 +48,7 @@ struct Plan {
 }
 
 fn plan(call: &Call<'_>) -> ApiResult<Plan> {
-    let rv = call.query.get("resourceVersion");
-    let after = match rv {
+    let after = match call.query.get("resourceVersion") {
         None => 0,
         Some(v) => object::parse_resource_version(v).map_err(ApiError::bad_request)?,
     };
@@ -65,48 +70,95 @@ fn plan(call: &Call<'_>) -> ApiResult<Plan> {
     })
 }
 
+/// Where a watch's changes come from.
+enum Source {
+    /// The watch cache's fan-out.
+    Cache {
+        cache: Arc<Cache>,
+        live: broadcast::Receiver<Arc<CacheEvent>>,
+        /// Changes read back from the history after falling behind.
+        backlog: VecDeque<Arc<CacheEvent>>,
+    },
+    /// A store watch of its own, converted.
+    Store {
+        rx: mpsc::Receiver<Result<Arc<CacheEvent>, ApiError>>,
+    },
+}
+
+/// The next thing a source yields.
+enum Next {
+    Event(Arc<CacheEvent>),
+    Expired(ApiError),
+    Closed,
+}
+
+impl Source {
+    async fn next(&mut self, last: i64) -> Next {
+        match self {
+            Source::Cache {
+                cache,
+                live,
+                backlog,
+            } => loop {
+                if let Some(e) = backlog.pop_front() {
+                    return Next::Event(e);
+                }
+                match live.recv().await {
+                    Ok(e) => return Next::Event(e),
+                    // Fell behind the fan-out: catch up from the history. (Events of a
+                    // revision that changed several objects and was partly sent before the
+                    // lag are not resent; the API writes one object per revision.)
+                    Err(broadcast::error::RecvError::Lagged(_)) => match cache.since(last) {
+                        Some(past) => {
+                            *live = live.resubscribe();
+                            backlog.extend(past);
+                        }
+                        None => {
+                            return Next::Expired(ApiError::expired(format!(
+                                "too old resource version: {last} (the watcher fell behind)"
+                            )));
+                        }
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return Next::Closed,
+                }
+            },
+            Source::Store { rx } => match rx.recv().await {
+                Some(Ok(e)) => Next::Event(e),
+                Some(Err(e)) => Next::Expired(e),
+                None => Next::Closed,
+            },
+        }
+    }
+}
+
 /// `GET …?watch=true`.
 pub async fn watch(call: &Call<'_>) -> ApiResult<Response<Body>> {
     let plan = plan(call)?;
     let filter = Filter::from_query(call.resource, &call.query)?;
-    let namespace = call.namespace().map(str::to_string);
-    let storage = &call.api.storage;
-    let prefix = storage::prefix(call.resource, namespace.as_deref());
-
-    // The initial state, read at one revision; changes follow from the next.
-    let mut initial = Vec::new();
-    let mut after = plan.after;
-    if plan.initial {
-        let page = storage
-            .list(call.resource, namespace.as_deref(), None, 0, 0)
-            .await?;
-        initial = page.items;
-        after = page.revision;
-    }
-    let (feed_tx, feed_rx) = mpsc::channel(256);
-    let spec = WatchSpec {
-        range: KeyRange::new(&prefix, &cairn_kv::prefix_end(&prefix)),
-        start_revision: after + 1,
-        prev_kv: true,
-        no_put: false,
-        no_delete: false,
-    };
-    let watcher = match storage.store().watch(spec, (), feed_tx) {
-        Ok(w) => Some(w),
-        Err(cairn_kv::Error::Compacted { compact_revision }) => {
-            let (tx, resp) = response::stream("application/json");
-            let e = ApiError::expired(format!(
-                "too old resource version: {after} ({compact_revision})"
-            ));
-            tokio::spawn(async move {
-                let _ = tx
-                    .send(line(&json!({"type": "ERROR", "object": e.status()})))
-                    .await;
-            });
-            return Ok(resp);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let prefix = storage::prefix(call.resource, call.namespace());
+    let cache = call.api.caches.get(call.resource).await?;
+    let (initial, last, source) =
+        match cache.subscribe((!plan.initial).then_some(plan.after), &prefix) {
+            Feed::Snapshot {
+                revision,
+                objects,
+                live,
+            } => (
+                objects,
+                revision,
+                cache_source(cache, live, VecDeque::new()),
+            ),
+            Feed::Resume { past, live } => (
+                Vec::new(),
+                plan.after,
+                cache_source(cache, live, past.into()),
+            ),
+            Feed::TooOld => match store_source(call, &prefix, plan.after) {
+                Ok(source) => (Vec::new(), plan.after, source),
+                Err(e) if e.code == 410 => return Ok(expired_stream(e)),
+                Err(e) => return Err(e),
+            },
+        };
     let content_type = match plan.representation {
         Representation::Table(v) => table::content_type(v),
         Representation::Object => "application/json".to_string(),
@@ -118,10 +170,109 @@ pub async fn watch(call: &Call<'_>) -> ApiResult<Response<Body>> {
         plan,
         resource: call.resource,
         include: table::include_object(&call.query),
-        last: after,
+        last,
     };
-    tokio::spawn(stream.run(initial, feed_rx, watcher));
+    tokio::spawn(stream.run(initial, source));
     Ok(resp)
+}
+
+fn cache_source(
+    cache: Arc<Cache>,
+    live: broadcast::Receiver<Arc<CacheEvent>>,
+    backlog: VecDeque<Arc<CacheEvent>>,
+) -> Source {
+    Source::Cache {
+        cache,
+        live,
+        backlog,
+    }
+}
+
+/// A 200 whose stream is one ERROR event, as upstream reports a compacted resourceVersion.
+fn expired_stream(e: ApiError) -> Response<Body> {
+    let (tx, resp) = response::stream("application/json");
+    tokio::spawn(async move {
+        let _ = tx
+            .send(line(&json!({"type": "ERROR", "object": e.status()})))
+            .await;
+    });
+    resp
+}
+
+/// A store watch after `after`, converted into cache events by a task.
+fn store_source(call: &Call<'_>, prefix: &[u8], after: i64) -> ApiResult<Source> {
+    let resource = call.resource;
+    let (feed_tx, mut feed_rx) = mpsc::channel(256);
+    let spec = WatchSpec {
+        range: KeyRange::new(prefix, &cairn_kv::prefix_end(prefix)),
+        start_revision: after + 1,
+        prev_kv: true,
+        no_put: false,
+        no_delete: false,
+    };
+    let watcher = match call.api.storage.store().watch(spec, (), feed_tx) {
+        Ok(w) => w,
+        Err(cairn_kv::Error::Compacted { compact_revision }) => {
+            return Err(ApiError::expired(format!(
+                "too old resource version: {after} ({compact_revision})"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        while let Some(((), event)) = feed_rx.recv().await {
+            let rev = match event {
+                WatchEvent::Events(rev) => rev,
+                WatchEvent::Compacted { compact_revision } => {
+                    let e = ApiError::expired(format!(
+                        "too old resource version: {after} ({compact_revision})"
+                    ));
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            for e in &rev.events {
+                let entry = |kv: &cairn_kv::pb::mvccpb::KeyValue, revision: i64| {
+                    let mut obj = storage::decode(kv).ok()?;
+                    object::set_resource_version(&mut obj, revision);
+                    Some(Arc::new(Entry::new(resource, revision, obj)))
+                };
+                let prev = e.prev_kv.as_ref().and_then(|kv| entry(kv, kv.mod_revision));
+                let converted = if e.r#type == EventType::Delete as i32 {
+                    e.prev_kv
+                        .as_ref()
+                        .and_then(|kv| entry(kv, rev.revision))
+                        .map(|last| (Change::Deleted, last))
+                } else {
+                    e.kv.as_ref()
+                        .and_then(|kv| entry(kv, kv.mod_revision))
+                        .map(|now| {
+                            let change = if prev.is_some() {
+                                Change::Modified
+                            } else {
+                                Change::Added
+                            };
+                            (change, now)
+                        })
+                };
+                let Some((change, entry)) = converted else {
+                    continue;
+                };
+                let event = Arc::new(CacheEvent {
+                    revision: rev.revision,
+                    change,
+                    entry,
+                    prev,
+                });
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Source::Store { rx })
 }
 
 fn line(v: &Value) -> Bytes {
@@ -142,24 +293,37 @@ struct Stream {
 }
 
 impl Stream {
-    async fn send(&self, kind: &str, obj: &Value) -> bool {
-        let object = match self.plan.representation {
-            Representation::Table(version) if kind != "ERROR" && kind != "BOOKMARK" => {
-                match table::of_resource(
+    /// Sends an event about a cached object: its encoded bytes as they are, or a Table row.
+    async fn send_entry(&self, kind: &str, entry: &Entry) -> bool {
+        let bytes = match self.plan.representation {
+            Representation::Table(version) => {
+                let obj = entry.value();
+                let t = table::of_resource(
                     self.resource,
                     version,
-                    std::slice::from_ref(obj),
+                    std::slice::from_ref(&obj),
                     None,
                     self.include,
-                ) {
-                    Ok(t) => t,
-                    Err(e) => e.status(),
-                }
+                )
+                .unwrap_or_else(|e| e.status());
+                line(&json!({"type": kind, "object": t}))
             }
-            _ => obj.clone(),
+            Representation::Object => {
+                let mut b = Vec::with_capacity(entry.json.len() + 32);
+                b.extend_from_slice(b"{\"type\":\"");
+                b.extend_from_slice(kind.as_bytes());
+                b.extend_from_slice(b"\",\"object\":");
+                b.extend_from_slice(&entry.json);
+                b.extend_from_slice(b"}\n");
+                Bytes::from(b)
+            }
         };
+        self.tx.send(bytes).await.is_ok()
+    }
+
+    async fn send(&self, kind: &str, obj: &Value) -> bool {
         self.tx
-            .send(line(&json!({"type": kind, "object": object})))
+            .send(line(&json!({"type": kind, "object": obj})))
             .await
             .is_ok()
     }
@@ -172,21 +336,9 @@ impl Stream {
         json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version, "metadata": meta})
     }
 
-    async fn run(
-        mut self,
-        initial: Vec<Value>,
-        mut feed: mpsc::Receiver<((), WatchEvent)>,
-        watcher: Option<cairn_kv::Watcher>,
-    ) {
-        let _watcher = watcher;
-        for obj in initial
-            .iter()
-            .filter(|o| self.filter.matches(self.resource, o))
-        {
-            if !self
-                .send("ADDED", &with_kind(self.resource, obj.clone()))
-                .await
-            {
+    async fn run(mut self, initial: Vec<Arc<Entry>>, mut source: Source) {
+        for entry in initial.iter().filter(|e| self.filter.matches_entry(e)) {
+            if !self.send_entry("ADDED", entry).await {
                 return;
             }
         }
@@ -205,68 +357,40 @@ impl Stream {
                         return;
                     }
                 }
-                event = feed.recv() => match event {
-                    Some(((), WatchEvent::Events(rev))) => {
-                        for e in &rev.events {
-                            if !self.deliver(e).await {
-                                return;
-                            }
+                next = source.next(self.last) => match next {
+                    Next::Event(e) => {
+                        if !self.deliver(&e).await {
+                            return;
                         }
-                        self.last = rev.revision;
+                        self.last = e.revision;
                     }
-                    Some(((), WatchEvent::Compacted { compact_revision })) => {
-                        let e = ApiError::expired(format!(
-                            "too old resource version: {} ({compact_revision})", self.last
-                        ));
+                    Next::Expired(e) => {
                         let _ = self.send("ERROR", &e.status()).await;
                         return;
                     }
-                    None => return,
+                    Next::Closed => return,
                 },
                 _ = self.tx.closed() => return,
             }
         }
     }
 
-    /// Sends one store event as the watch event the selection makes of it.
-    async fn deliver(&self, e: &Event) -> bool {
-        let decode = |kv: &Option<cairn_kv::pb::mvccpb::KeyValue>| {
-            kv.as_ref()
-                .and_then(|kv| storage::decode(kv).ok())
-                .map(|o| with_kind(self.resource, o))
-        };
-        let prev = decode(&e.prev_kv);
-        let was = prev
+    /// Sends one change as the watch event the selection makes of it.
+    async fn deliver(&self, e: &CacheEvent) -> bool {
+        let was = e
+            .prev
             .as_ref()
-            .is_some_and(|p| self.filter.matches(self.resource, p));
-        if e.r#type == EventType::Delete as i32 {
-            let (Some(mut obj), true) = (prev, was) else {
-                return true;
-            };
-            let revision = e.kv.as_ref().map_or(0, |kv| kv.mod_revision);
-            object::set_resource_version(&mut obj, revision);
-            return self.send("DELETED", &obj).await;
-        }
-        let Some(obj) = decode(&e.kv) else {
-            return true;
+            .is_some_and(|p| self.filter.matches_entry(p));
+        let is = self.filter.matches_entry(&e.entry);
+        let kind = match (e.change, was, is) {
+            (Change::Deleted, true, _) => "DELETED",
+            (Change::Deleted, false, _) => return true,
+            (Change::Added, _, true) => "ADDED",
+            (Change::Modified, true, true) => "MODIFIED",
+            (Change::Modified, false, true) => "ADDED",
+            (Change::Modified, true, false) => "DELETED",
+            (_, _, false) => return true,
         };
-        let is = self.filter.matches(self.resource, &obj);
-        match (was, is) {
-            (_, true) if prev.is_none() => self.send("ADDED", &obj).await,
-            (true, true) => self.send("MODIFIED", &obj).await,
-            (false, true) => self.send("ADDED", &obj).await,
-            (true, false) => self.send("DELETED", &obj).await,
-            (false, false) => true,
-        }
+        self.send_entry(kind, &e.entry).await
     }
-}
-
-/// Objects in watch events carry their kind and apiVersion.
-fn with_kind(resource: &cairn_api::Resource, mut obj: Value) -> Value {
-    if let Some(o) = obj.as_object_mut() {
-        o.entry("kind").or_insert_with(|| json!(resource.kind));
-        o.entry("apiVersion")
-            .or_insert_with(|| json!(resource.api_version));
-    }
-    obj
 }
