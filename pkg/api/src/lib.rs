@@ -3,6 +3,7 @@
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
 pub mod defaults;
+pub mod protobuf;
 pub mod resources;
 pub mod typed;
 
