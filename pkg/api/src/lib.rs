@@ -9,6 +9,7 @@ pub mod names;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
+pub mod protobuf;
 pub mod resources;
 pub mod typed;
 pub mod validation;

@@ -24,11 +24,15 @@ struct Options {
 }
 
 fn options(call: &Call<'_>) -> ApiResult<Options> {
-    let body = if call.body.is_empty() {
+    let mut body = if call.body.is_empty() {
         Value::Null
     } else {
         call.body_value()?
     };
+    // An Eviction carries its DeleteOptions inside.
+    if body["kind"] == "Eviction" {
+        body = body["deleteOptions"].take();
+    }
     let query_grace = call
         .query
         .get("gracePeriodSeconds")
