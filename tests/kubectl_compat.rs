@@ -493,3 +493,145 @@ async fn server_b() -> Result<Server> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generators_tables_describe_and_explain() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        // kubectl 1.33 sends these bodies as protobuf, 1.27 as JSON.
+        let ns = format!("gen{}", k.version.replace('.', ""));
+        let n = ns.as_str();
+        let out = k.ok(&["create", "namespace", n])?;
+        ensure!(out.trim() == format!("namespace/{n} created"), "{out}");
+        k.ok(&["create", "configmap", "c", "--from-literal=a=b", "-n", n])?;
+        k.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=p=q",
+            "-n",
+            n,
+        ])?;
+        k.ok(&[
+            "create",
+            "deployment",
+            "d",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "-n",
+            n,
+        ])?;
+        k.ok(&["run", "web", "--image=nginx", "-n", n])?;
+        let secret = k.ok(&["get", "secret", "s", "-n", n, "-o", "jsonpath={.data.p}"])?;
+        ensure!(secret == "cQ==", "{}: {secret}", k.version);
+
+        let pods = k.ok(&["get", "pods", "-n", n])?;
+        let header: Vec<&str> = pods
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        ensure!(
+            header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+            "{pods}"
+        );
+        let row: Vec<&str> = pods
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        ensure!(row[..4] == ["web", "0/1", "Pending", "0"], "{pods}");
+        let wide = k.ok(&["get", "pods", "-o", "wide", "-n", n])?;
+        ensure!(
+            wide.lines()
+                .next()
+                .unwrap_or_default()
+                .contains("IP       NODE"),
+            "{wide}"
+        );
+        let deploy = k.ok(&["get", "deployments", "-n", n])?;
+        let header: Vec<&str> = deploy
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        ensure!(
+            header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "{deploy}"
+        );
+        let all = k.ok(&["get", "all", "-n", n])?;
+        ensure!(
+            all.contains("pod/web") && all.contains("deployment.apps/d"),
+            "{all}"
+        );
+        let labels = k.ok(&["get", "pods", "--show-labels", "-n", n])?;
+        ensure!(labels.contains("run=web"), "{labels}");
+        let everywhere = k.ok(&["get", "configmaps", "-A"])?;
+        ensure!(
+            everywhere.lines().any(|l| l.starts_with(&format!("{n} "))),
+            "{everywhere}"
+        );
+
+        let described = k.ok(&["describe", "deployment", "d", "-n", n])?;
+        ensure!(
+            described.contains("Replicas:") && described.contains("nginx:1.27"),
+            "{described}"
+        );
+        let explained = k.ok(&["explain", "pod.spec.nodeName"])?;
+        ensure!(
+            explained.contains("FIELD: nodeName <string>"),
+            "{explained}"
+        );
+        ensure!(explained.to_lowercase().contains("node"), "{explained}");
+        let explained = k.ok(&["explain", "deployment.spec.replicas"])?;
+        ensure!(
+            explained.contains("replicas") && explained.contains("<integer>"),
+            "{explained}"
+        );
+
+        let out = k.ok(&["delete", "pod", "web", "-n", n])?;
+        ensure!(out.trim() == "pod \"web\" deleted", "{out}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_deletion_waits_for_its_finalizer() -> Result<()> {
+    let server = server().await?;
+    let k = Kubectl::new(VERSIONS[0], &server.kubeconfig(), server.dir())?;
+    k.ok_with_input(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: doomed}\n",
+    )?;
+    k.ok(&["delete", "namespace", "doomed", "--wait=false"])?;
+    let phase = k.ok(&[
+        "get",
+        "namespace",
+        "doomed",
+        "-o",
+        "jsonpath={.status.phase}",
+    ])?;
+    ensure!(phase == "Terminating", "{phase}");
+    let err = k.fails_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late, namespace: doomed}\n",
+    )?;
+    ensure!(
+        err.contains(
+            "unable to create new content in namespace doomed because it is being terminated"
+        ),
+        "{err}"
+    );
+    // What the namespace controller does once the content is gone.
+    k.ok_with_input(
+        &["replace", "--raw", "/api/v1/namespaces/doomed/finalize", "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"doomed"},"spec":{"finalizers":[]}}"#,
+    )?;
+    let err = k.fails(&["get", "namespace", "doomed"])?;
+    ensure!(err.contains("namespaces \"doomed\" not found"), "{err}");
+    Ok(())
+}

@@ -213,7 +213,16 @@ const POD_SUBRESOURCES: &[Subresource] = &[
 pub static RESOURCES: &[Resource] = &[
     Resource::of::<core::v1::Namespace>()
         .short_names(&["ns"])
-        .subresources(&[Subresource::status::<core::v1::Namespace>()]),
+        .subresources(&[
+            Subresource::status::<core::v1::Namespace>(),
+            Subresource {
+                name: "finalize",
+                group: "",
+                version: "v1",
+                kind: "Namespace",
+                verbs: &["update"],
+            },
+        ]),
     Resource::of::<core::v1::Node>()
         .short_names(&["no"])
         .subresources(&[Subresource::status::<core::v1::Node>()]),

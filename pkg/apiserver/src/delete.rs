@@ -124,14 +124,15 @@ fn deletion(call: &Call<'_>, current: &Value, opts: &Options) -> ApiResult<Chang
         finalizers.push(f.to_string());
     }
     let grace = pod_grace(call, current, opts.grace_period);
-    if finalizers.is_empty() && grace.is_none() {
+    let blocked = !finalizers.is_empty() || object::deletion_blocked(current);
+    if !blocked && grace.is_none() {
         return Ok(Change::Delete);
     }
     if object::is_deleting(current) {
         // Already marked: a shorter grace period may still be asked for.
         let marked = current["metadata"]["deletionGracePeriodSeconds"].as_i64();
         return match (grace, marked) {
-            (None, _) if finalizers.is_empty() => Ok(Change::Delete),
+            (None, _) if !blocked => Ok(Change::Delete),
             (Some(g), Some(m)) if g < m => Ok(Change::Put(mark(current, g, &finalizers))),
             _ => Ok(Change::Put(current.clone())),
         };
@@ -150,6 +151,10 @@ fn mark(current: &Value, grace: i64, finalizers: &[String]) -> Value {
     meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
     if !finalizers.is_empty() {
         meta.insert("finalizers".into(), json!(finalizers));
+    }
+    // A namespace being deleted says so until its content is gone.
+    if obj["kind"] == "Namespace" {
+        obj["status"]["phase"] = json!("Terminating");
     }
     obj
 }

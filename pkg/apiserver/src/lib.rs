@@ -246,6 +246,7 @@ async fn dispatch(call: &Call<'_>) -> ApiResult<Response<Body>> {
         ("create", None) => write::create(call).await,
         ("create", Some("binding")) => write::bind(call).await,
         ("create", Some("eviction")) => delete::delete(call).await,
+        ("update", Some("finalize")) => write::finalize(call).await,
         ("update", _) => write::update(call).await,
         ("patch", _) => write::patch(call).await,
         ("delete", None) => delete::delete(call).await,

@@ -81,6 +81,16 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether something still holds the object's deletion: a finalizer in its metadata, or, for
+/// a namespace, one in its spec (removed through `namespaces/NAME/finalize`).
+pub fn deletion_blocked(obj: &Value) -> bool {
+    let spec_finalizers = obj["kind"] == "Namespace"
+        && obj["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+    !finalizers(obj).is_empty() || spec_finalizers
+}
+
 /// Whether the object is being deleted.
 pub fn is_deleting(obj: &Value) -> bool {
     meta_str(obj, "deletionTimestamp").is_some()

@@ -239,7 +239,7 @@ fn updated(call: &Call<'_>, current: &Value, mut new: Value, status: bool) -> Ap
         strategy::validate_metadata(call.resource, &new),
     )?;
     // An object being deleted whose last finalizer is removed is gone.
-    if object::is_deleting(&new) && object::finalizers(&new).is_empty() && !is_graceful_pod(&new) {
+    if object::is_deleting(&new) && !object::deletion_blocked(&new) && !is_graceful_pod(&new) {
         return Ok(Change::Delete);
     }
     Ok(Change::Put(new))
@@ -251,6 +251,28 @@ fn is_graceful_pod(obj: &Value) -> bool {
         && obj["metadata"]["deletionGracePeriodSeconds"]
             .as_i64()
             .is_some_and(|g| g > 0)
+}
+
+/// `PUT namespaces/NAME/finalize`: replaces only the namespace's `spec.finalizers`; the last
+/// one removed from a namespace being deleted deletes it.
+pub async fn finalize(call: &Call<'_>) -> ApiResult<Response<Body>> {
+    let body = call.body_value()?;
+    let dry_run = call.dry_run()?;
+    let finalizers = body["spec"]["finalizers"].clone();
+    let (obj, _) = guaranteed_update(call, dry_run, |current| {
+        let mut new = current.clone();
+        new["spec"]["finalizers"] = if finalizers.is_null() {
+            json!([])
+        } else {
+            finalizers.clone()
+        };
+        if object::is_deleting(&new) && !object::deletion_blocked(&new) {
+            return Ok(Change::Delete);
+        }
+        Ok(Change::Put(new))
+    })
+    .await?;
+    Ok(call.respond_object(StatusCode::OK, &obj))
 }
 
 /// `PUT …/NAME[/status]`.
