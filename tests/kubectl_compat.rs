@@ -74,6 +74,14 @@ async fn discovery_version_and_system_namespaces() -> Result<()> {
         }
         let groups = k.ok(&["api-versions"])?;
         ensure!(groups.contains("apps/v1") && groups.contains("coordination.k8s.io/v1"));
+        let metrics = k.ok(&["get", "--raw", "/metrics"])?;
+        ensure!(
+            metrics.contains(
+                "cairn_apiserver_requests_total{verb=\"list\",resource=\"namespaces\",code=\"200\"}"
+            ),
+            "{metrics}"
+        );
+        ensure!(metrics.contains("cairn_kv_revision "), "{metrics}");
     }
     Ok(())
 }

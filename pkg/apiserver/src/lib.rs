@@ -11,6 +11,7 @@ mod delete;
 mod discovery;
 mod error;
 mod filter;
+mod metrics;
 mod negotiate;
 mod object;
 mod openapi;
@@ -61,6 +62,7 @@ pub struct Config {
 pub struct ApiServer {
     storage: Storage,
     caches: watch_cache::Caches,
+    metrics: metrics::Metrics,
     tokens: Tokens,
     advertise: String,
 }
@@ -87,6 +89,7 @@ impl ApiServer {
         let storage = Storage::new(config.store);
         Arc::new(ApiServer {
             caches: watch_cache::Caches::new(storage.clone()),
+            metrics: metrics::Metrics::new(),
             storage,
             tokens: config.tokens,
             advertise: config.advertise,
@@ -134,12 +137,35 @@ impl ApiServer {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request, and counts it.
     pub async fn handle(&self, req: ApiRequest) -> Response<Body> {
-        match self.route(req).await {
+        let started = std::time::Instant::now();
+        let query = Query::parse(req.query.as_deref());
+        let (verb, resource) = match request::parse(&req.method, &req.path, &query) {
+            Target::Resource(r) => {
+                let name = match (&r.subresource, r.group.is_empty()) {
+                    (Some(s), true) => format!("{}/{s}", r.resource),
+                    (Some(s), false) => format!("{}.{}/{s}", r.resource, r.group),
+                    (None, true) => r.resource.clone(),
+                    (None, false) => format!("{}.{}", r.resource, r.group),
+                };
+                (r.verb.to_string(), name)
+            }
+            _ => (req.method.as_str().to_ascii_lowercase(), String::new()),
+        };
+        let response = match self.route(req).await {
             Ok(r) => r,
             Err(e) => response::error(&e),
-        }
+        };
+        self.metrics.observe(
+            metrics::RequestLabels {
+                verb,
+                resource,
+                code: response.status().as_u16().to_string(),
+            },
+            started.elapsed(),
+        );
+        response
     }
 
     async fn route(&self, req: ApiRequest) -> ApiResult<Response<Body>> {
@@ -214,6 +240,11 @@ impl ApiServer {
                 Ok(response::text(StatusCode::OK, "ok"))
             }
             p if p.starts_with("/openapi/") => openapi::serve(p, headers),
+            "/metrics" => Ok(response::with_type(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render(self.storage.store()),
+            )),
             _ => Err(ApiError::no_route()),
         }
     }

@@ -165,6 +165,7 @@ pub async fn watch(call: &Call<'_>) -> ApiResult<Response<Body>> {
     };
     let (tx, resp) = response::stream(&content_type);
     let stream = Stream {
+        _counted: call.api.metrics.watch_started(call.resource.plural),
         tx,
         filter,
         plan,
@@ -283,6 +284,7 @@ fn line(v: &Value) -> Bytes {
 
 /// One running watch stream.
 struct Stream {
+    _counted: crate::metrics::WatchGuard,
     tx: mpsc::Sender<Bytes>,
     filter: Filter,
     plan: Plan,
