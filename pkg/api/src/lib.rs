@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod resources;
+pub(crate) mod schema;
 pub mod typed;
 pub mod validation;
 

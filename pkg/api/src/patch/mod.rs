@@ -8,7 +8,6 @@
 
 pub mod json_patch;
 pub mod merge_patch;
-pub(crate) mod schema;
 pub mod strategic;
 
 use serde_json::Value;
