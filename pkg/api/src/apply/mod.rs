@@ -1,8 +1,8 @@
 //! Server-side apply (`PATCH` with `application/apply-patch+yaml`) as kube-apiserver does it:
 //! the applied configuration is merged into the live object following the kind's list types
-//! (the crate's merge schema), fields the manager applied last time but no longer applies are removed
-//! unless another manager owns them, and a change to a field another manager owns is a
-//! conflict unless forced. Ownership is read from and written to `metadata.managedFields`
+//! (the crate's merge schema), fields the manager applied last time but no longer applies are
+//! removed unless another manager owns them, and a change to a field another manager owns is
+//! a conflict unless forced. Ownership is read from and written to `metadata.managedFields`
 //! ([`crate::managed_fields`]).
 //!
 //! Upstream's wrappers are kept: an object with no `managedFields` first has its fields given to
