@@ -15,8 +15,8 @@ use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::patch::schema::{ListStrategy, Schema};
 use crate::resources::{RESOURCES, Resource};
+use crate::schema::{ListStrategy, Schema};
 
 /// The definition name of metav1 Status.
 pub const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";

@@ -3,12 +3,11 @@
 //! Each takes the stored object and the patch as JSON and returns the patched object; none
 //! validates the result (the API server decodes and validates it like an update).
 //!
-//! Server-side apply (`application/apply-patch+yaml`) is not a patch in this sense and is not
-//! handled here.
+//! Server-side apply (`application/apply-patch+yaml`) is not a patch in this sense: it is
+//! [`crate::apply`].
 
 pub mod json_patch;
 pub mod merge_patch;
-pub(crate) mod schema;
 pub mod strategic;
 
 use serde_json::Value;

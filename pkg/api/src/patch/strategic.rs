@@ -12,8 +12,8 @@
 use serde_json::{Map, Value};
 
 use super::PatchError;
-use super::schema::{ListStrategy, Schema};
 use crate::Resource;
+use crate::schema::{ListStrategy, Schema};
 
 const DIRECTIVE: &str = "$patch";
 const RETAIN_KEYS: &str = "$retainKeys";
