@@ -181,3 +181,58 @@ async fn watch_from_a_compacted_version_is_expired() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_from_kube_rs() -> Result<()> {
+    let server = Server::start(ServerOpts::single()?).await?;
+    let api: Api<ConfigMap> = Api::namespaced(client(&server).await?, "default");
+    let applied = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "applied", "labels": {"owner": "kube-rs"}},
+        "data": {"k": "v"},
+    });
+    let params = PatchParams::apply("kube-rs-test");
+    let first = api
+        .patch("applied", &params, &Patch::Apply(&applied))
+        .await?;
+    let managers: Vec<String> = first
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    ensure!(managers == ["kube-rs-test"], "{managers:?}");
+    // Another manager changing the same field conflicts, unless it forces.
+    let changed = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "applied"},
+        "data": {"k": "w"},
+    });
+    let err = api
+        .patch(
+            "applied",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&changed),
+        )
+        .await
+        .expect_err("a conflicting apply");
+    ensure!(api_code(&err) == Some(409), "{err}");
+    let forced = api
+        .patch(
+            "applied",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&changed),
+        )
+        .await?;
+    ensure!(forced.data.unwrap_or_default().get("k").map(String::as_str) == Some("w"));
+    // Dropping a field from one's configuration removes it (agreeing on a value another
+    // manager owns is no conflict).
+    let mut smaller = changed.clone();
+    smaller["metadata"]["labels"] = serde_json::json!({});
+    let after = api
+        .patch("applied", &params, &Patch::Apply(&smaller))
+        .await?;
+    ensure!(after.metadata.labels.unwrap_or_default().is_empty());
+    Ok(())
+}

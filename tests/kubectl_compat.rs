@@ -643,3 +643,66 @@ async fn namespace_deletion_waits_for_its_finalizer() -> Result<()> {
     ensure!(err.contains("namespaces \"doomed\" not found"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_owns_fields_and_reports_conflicts() -> Result<()> {
+    let server = server().await?;
+    for k in kubectls(&server)? {
+        let name = format!("ssa-{}", k.version.replace('.', ""));
+        let config = |value: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: \"{value}\"\n"
+            )
+        };
+        let out = k.ok_with_input(&["apply", "--server-side", "-f", "-"], &config("1"))?;
+        ensure!(
+            out.trim() == format!("configmap/{name} serverside-applied"),
+            "{out}"
+        );
+        k.ok_with_input(&["apply", "--server-side", "-f", "-"], &config("1"))?;
+        let err = k.fails_with_input(
+            &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+            &config("2"),
+        )?;
+        ensure!(
+            err.contains("Apply failed with 1 conflict: conflict with \"kubectl\": .data.a"),
+            "{}: {err}",
+            k.version
+        );
+        ensure!(err.contains("--force-conflicts"), "{err}");
+        k.ok_with_input(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "--force-conflicts",
+                "-f",
+                "-",
+            ],
+            &config("2"),
+        )?;
+        let got: serde_json::Value = serde_json::from_str(&k.ok(&[
+            "get",
+            "configmap",
+            &name,
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])?)?;
+        ensure!(got["data"]["a"] == "2", "{got}");
+        let owners: Vec<(String, bool)> = got["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["manager"].as_str().unwrap_or_default().to_string(),
+                    e["fieldsV1"]["f:data"]["f:a"].is_object(),
+                )
+            })
+            .collect();
+        ensure!(owners.contains(&("other".into(), true)), "{owners:?}");
+        ensure!(!owners.contains(&("kubectl".into(), true)), "{owners:?}");
+    }
+    Ok(())
+}

@@ -137,6 +137,16 @@ impl ApiError {
         ApiError::new(422, "Invalid", message).with_details(d)
     }
 
+    /// 409 for a server-side apply whose fields other managers own.
+    pub fn apply_conflict(message: String, causes: Vec<Value>) -> ApiError {
+        ApiError::new(409, "Conflict", message).with_details(json!({ "causes": causes }))
+    }
+
+    /// 422 with a message and no field causes.
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError::new(422, "Invalid", message)
+    }
+
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "BadRequest", message)

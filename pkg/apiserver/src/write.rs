@@ -6,6 +6,8 @@
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
 
+use cairn_api::apply::{self, ApplyError, conflict_causes, conflict_message};
+use cairn_api::managed_fields;
 use cairn_api::patch::PatchType;
 
 use crate::call::Call;
@@ -88,11 +90,53 @@ async fn check_namespace(call: &Call<'_>, ns: &str) -> ApiResult<()> {
     }
 }
 
+/// The field manager of a write: `fieldManager`, or what upstream derives from the
+/// User-Agent.
+fn manager(call: &Call<'_>) -> String {
+    match call.query.get("fieldManager") {
+        Some(m) => m.to_string(),
+        None => managed_fields::default_manager(
+            call.headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// Records in `new`'s managedFields which fields this write changed, for its manager.
+fn record_update(call: &Call<'_>, old: Option<&Value>, new: &mut Value) {
+    let manager = manager(call);
+    let now = object::now();
+    managed_fields::record_update(
+        call.resource,
+        old,
+        new,
+        &managed_fields::Request {
+            manager: &manager,
+            subresource: call.req.subresource.as_deref(),
+            now: &now,
+        },
+    );
+}
+
 /// `POST …/RESOURCE`.
 pub async fn create(call: &Call<'_>) -> ApiResult<Response<Body>> {
     let body = call.body_value()?;
     let dry_run = call.dry_run()?;
     let (mut obj, warning) = admit(call, body)?;
+    record_update(call, None, &mut obj);
+    create_object(call, obj, warning, dry_run).await
+}
+
+/// Stores a new, admitted object: namespace and name settled, system metadata filled,
+/// validated.
+async fn create_object(
+    call: &Call<'_>,
+    mut obj: Value,
+    warning: Option<String>,
+    dry_run: bool,
+) -> ApiResult<Response<Body>> {
     let namespace = match (call.resource.namespaced, call.namespace()) {
         (true, Some(ns)) => {
             match object::namespace(&obj) {
@@ -207,9 +251,22 @@ where
     }
 }
 
+/// Whether an update records its fields in managedFields (a server-side apply has already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracking {
+    Record,
+    Applied,
+}
+
 /// Applies the rules of an update to `new` given the current object: precondition, name,
 /// strategy, validation. Returns what to write.
-fn updated(call: &Call<'_>, current: &Value, mut new: Value, status: bool) -> ApiResult<Change> {
+fn updated(
+    call: &Call<'_>,
+    current: &Value,
+    mut new: Value,
+    status: bool,
+    track: Tracking,
+) -> ApiResult<Change> {
     let name = call.name()?;
     let wanted = object::resource_version(&new).map_err(ApiError::bad_request)?;
     let have = object::resource_version(current).map_err(ApiError::internal)?;
@@ -232,6 +289,9 @@ fn updated(call: &Call<'_>, current: &Value, mut new: Value, status: bool) -> Ap
         ));
     }
     strategy::prepare_update(call.resource, current, &mut new, status);
+    if track == Tracking::Record {
+        record_update(call, Some(current), &mut new);
+    }
     object::set_resource_version(&mut new, have);
     strategy::check(
         call.resource,
@@ -284,7 +344,7 @@ pub async fn update(call: &Call<'_>) -> ApiResult<Response<Body>> {
     let dry_run = call.dry_run()?;
     let (body, warning) = admit(call, call.body_value()?)?;
     let (obj, _) = guaranteed_update(call, dry_run, |current| {
-        updated(call, current, body.clone(), status)
+        updated(call, current, body.clone(), status, Tracking::Record)
     })
     .await?;
     Ok(with_warning(
@@ -327,6 +387,9 @@ pub async fn patch(call: &Call<'_>) -> ApiResult<Response<Body>> {
         ));
     }
     let patch = call.body_value()?;
+    if kind == BodyType::ApplyPatch {
+        return server_side_apply(call, patch).await;
+    }
     if call.req.subresource.as_deref() == Some("scale") {
         return scale_update(call, ScaleBody::Patch(kind, patch)).await;
     }
@@ -345,7 +408,75 @@ pub async fn patch(call: &Call<'_>) -> ApiResult<Response<Body>> {
         }
         let (admitted, w) = admit(call, patched)?;
         warning = w;
-        updated(call, current, admitted, status)
+        updated(call, current, admitted, status, Tracking::Record)
+    })
+    .await?;
+    Ok(with_warning(
+        call.respond_object(StatusCode::OK, &obj),
+        warning,
+    ))
+}
+
+fn apply_error(e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Conflicts(c) => {
+            ApiError::apply_conflict(conflict_message(&c), conflict_causes(&c))
+        }
+        ApplyError::BadRequest(m) => ApiError::bad_request(m),
+        ApplyError::Invalid(m) => ApiError::unprocessable(m),
+        ApplyError::ManagedFields(m) => ApiError::internal(m),
+    }
+}
+
+/// `PATCH` with `application/apply-patch+yaml`: server-side apply of the configuration by
+/// its field manager, creating the object if it does not exist.
+async fn server_side_apply(call: &Call<'_>, applied: Value) -> ApiResult<Response<Body>> {
+    let Some(manager) = call.query.get("fieldManager") else {
+        return Err(ApiError::bad_request(
+            "PATCH requests with apply-patch+yaml need a fieldManager",
+        ));
+    };
+    let force = call.query.flag("force");
+    let dry_run = call.dry_run()?;
+    let status = call.req.subresource.as_deref() == Some("status");
+    let now = object::now();
+    let request = managed_fields::Request {
+        manager,
+        subresource: call.req.subresource.as_deref(),
+        now: &now,
+    };
+    let name = call.name()?;
+    match object::name(&applied) {
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => {}
+    }
+    let exists = call
+        .api
+        .storage
+        .get(call.resource, call.namespace(), name)
+        .await?
+        .is_some();
+    if !exists {
+        if call.req.subresource.is_some() {
+            return Err(ApiError::not_found(Named::from(call.resource), name));
+        }
+        let merged =
+            apply::apply(call.resource, None, &applied, &request, force).map_err(apply_error)?;
+        let (mut obj, warning) = admit(call, merged)?;
+        object::meta_mut(&mut obj).insert("name".into(), json!(name));
+        return create_object(call, obj, warning, dry_run).await;
+    }
+    let mut warning = None;
+    let (obj, _) = guaranteed_update(call, dry_run, |current| {
+        let merged = apply::apply(call.resource, Some(current), &applied, &request, force)
+            .map_err(apply_error)?;
+        let (admitted, w) = admit(call, merged)?;
+        warning = w;
+        updated(call, current, admitted, status, Tracking::Applied)
     })
     .await?;
     Ok(with_warning(
@@ -404,7 +535,7 @@ async fn scale_update(call: &Call<'_>, body: ScaleBody) -> ApiResult<Response<Bo
         }
         let mut new = current.clone();
         new["spec"]["replicas"] = json!(replicas);
-        updated(call, current, new, false)
+        updated(call, current, new, false, Tracking::Record)
     })
     .await?;
     Ok(crate::response::json(StatusCode::OK, &scale_of(&obj)))
