@@ -706,3 +706,97 @@ async fn server_side_apply_owns_fields_and_reports_conflicts() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_are_bound_once_and_deleted_gracefully() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    let scratch = tempfile::tempdir()?;
+    let tokens = scratch.path().join("tokens.csv");
+    std::fs::write(&tokens, "n1-secret,system:node:n1,u1,system:nodes\n")?;
+    opts.extra_args = vec!["--token-auth-file".into(), tokens.display().to_string()];
+    let server = Server::start(opts).await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    let node = k.with_kubeconfig(&kubeconfig_with_user(
+        &server,
+        "n1.yaml",
+        serde_yaml::from_str("token: n1-secret")?,
+    )?);
+    k.ok(&["run", "web", "--image=nginx"])?;
+    k.ok(&["run", "other", "--image=nginx"])?;
+    let binding = |pod: &str, node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"{pod}"}},"target":{{"kind":"Node","name":"{node}"}}}}"#
+        )
+    };
+    k.ok_with_input(
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/binding",
+            "-f",
+            "-",
+        ],
+        &binding("web", "n1"),
+    )?;
+    let err = k.fails_with_input(
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/web/binding",
+            "-f",
+            "-",
+        ],
+        &binding("web", "n2"),
+    )?;
+    ensure!(err.contains("is already assigned to node \"n1\""), "{err}");
+    let got = k.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.spec.nodeName} {.status.conditions[?(@.type==\"PodScheduled\")].status}",
+    ])?;
+    ensure!(got == "n1 True", "{got}");
+
+    // The node may read and update the status of its own pod, not of another's.
+    let status = r#"{"status":{"phase":"Running"}}"#;
+    node.ok(&[
+        "patch",
+        "pod",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ])?;
+    let err = node.fails(&[
+        "patch",
+        "pod",
+        "other",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ])?;
+    ensure!(err.contains("Forbidden"), "{err}");
+    let phase = k.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"])?;
+    ensure!(phase == "Running", "{phase}");
+
+    // A running pod bound to a node is marked and left for the node to stop...
+    k.ok(&["delete", "pod", "web", "--wait=false"])?;
+    let marked = k.ok(&[
+        "get",
+        "pod",
+        "web",
+        "-o",
+        "jsonpath={.metadata.deletionGracePeriodSeconds}",
+    ])?;
+    ensure!(marked == "30", "{marked}");
+    // ...which removes it once its containers have stopped.
+    node.ok(&["delete", "pod", "web", "--grace-period=0", "--force"])?;
+    let err = k.fails(&["get", "pod", "web"])?;
+    ensure!(err.contains("pods \"web\" not found"), "{err}");
+    // An unbound pod goes at once.
+    k.ok(&["delete", "pod", "other"])?;
+    Ok(())
+}
