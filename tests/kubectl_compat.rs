@@ -295,6 +295,13 @@ async fn invalid_manifests_are_refused_with_upstreams_errors() -> Result<()> {
             "{}: {err}",
             k.version
         );
+        // Past upstream's 3 MiB request limit.
+        let huge = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n  blob: {}\n",
+            "x".repeat(3_300_000)
+        );
+        let err = k.fails_with_input(&["create", "--validate=false", "-f", "-"], &huge)?;
+        ensure!(err.to_lowercase().contains("request entity too large"), "{}: {err}", k.version);
         // Nothing of the refused objects was stored.
         let names = k.ok(&["get", "configmaps,deployments", "-A", "-o", "name"])?;
         ensure!(
