@@ -3,6 +3,7 @@
 //! pure: no tokio, no hyper, no IO; the API server (cairn-apiserver) and the controllers build on it.
 
 pub mod defaults;
+pub mod events;
 pub mod fields;
 pub mod labels;
 pub mod names;
@@ -10,6 +11,7 @@ pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod protobuf;
+pub mod quantity;
 pub mod resources;
 pub mod typed;
 pub mod validation;
