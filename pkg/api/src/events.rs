@@ -103,14 +103,23 @@ mod tests {
         assert_eq!(e["note"], "Successfully pulled image \"nginx\"");
         assert_eq!(e["reportingController"], "kubelet");
         assert_eq!(e["reportingInstance"], "node-1");
-        assert_eq!(e["deprecatedSource"], json!({"component": "kubelet", "host": "node-1"}));
+        assert_eq!(
+            e["deprecatedSource"],
+            json!({"component": "kubelet", "host": "node-1"})
+        );
         assert_eq!(e["deprecatedFirstTimestamp"], "2024-01-01T00:00:00Z");
         assert_eq!(e["deprecatedLastTimestamp"], "2024-01-01T00:01:00Z");
         assert_eq!(e["deprecatedCount"], 3);
         assert_eq!(e["series"]["count"], 2);
         assert_eq!(e["related"]["kind"], "Node");
         assert_eq!(e["metadata"]["resourceVersion"], "7");
-        for core_only in ["involvedObject", "message", "source", "count", "reportingComponent"] {
+        for core_only in [
+            "involvedObject",
+            "message",
+            "source",
+            "count",
+            "reportingComponent",
+        ] {
             assert!(e.get(core_only).is_none(), "{core_only} left behind");
         }
     }
@@ -120,7 +129,10 @@ mod tests {
         let core = core_event();
         assert_eq!(events_v1_to_event_v1(&event_v1_to_events_v1(&core)), core);
         let events = event_v1_to_events_v1(&core);
-        assert_eq!(event_v1_to_events_v1(&events_v1_to_event_v1(&events)), events);
+        assert_eq!(
+            event_v1_to_events_v1(&events_v1_to_event_v1(&events)),
+            events
+        );
     }
 
     #[test]
@@ -147,7 +159,10 @@ mod tests {
     fn results_decode_as_their_types() {
         use k8s_openapi::api::{core::v1::Event as CoreEvent, events::v1::Event};
         let e: Event = serde_json::from_value(event_v1_to_events_v1(&core_event())).unwrap();
-        assert_eq!(e.note.as_deref(), Some("Successfully pulled image \"nginx\""));
+        assert_eq!(
+            e.note.as_deref(),
+            Some("Successfully pulled image \"nginx\"")
+        );
         assert_eq!(e.deprecated_count, Some(3));
         let c: CoreEvent =
             serde_json::from_value(events_v1_to_event_v1(&serde_json::to_value(&e).unwrap()))

@@ -291,7 +291,10 @@ fn shift_decimal(value: i128, power: i64) -> Result<i128, QuantityError> {
             .ok_or(QuantityError::TooLarge)?;
         return value.checked_mul(factor).ok_or(QuantityError::TooLarge);
     }
-    let Some(divisor) = u32::try_from(-power).ok().and_then(|p| 10i128.checked_pow(p)) else {
+    let Some(divisor) = u32::try_from(-power)
+        .ok()
+        .and_then(|p| 10i128.checked_pow(p))
+    else {
         // Finer than anything kept: the smallest amount, rounded up.
         return Ok(1);
     };
@@ -423,7 +426,9 @@ mod tests {
 
     #[test]
     fn refuses_what_upstream_refuses() {
-        for text in ["", ".", "-", "abc", "1.2.3", "1K", "1mi", "1 Gi", "1e", "1e+-3", "Gi"] {
+        for text in [
+            "", ".", "-", "abc", "1.2.3", "1K", "1mi", "1 Gi", "1e", "1e+-3", "Gi",
+        ] {
             assert!(Quantity::parse(text).is_err(), "{text:?} parsed");
         }
         assert_eq!(
@@ -440,7 +445,7 @@ mod tests {
         assert_eq!(q("1Gi"), q("1073741824"));
         assert_eq!(q("2e3"), q("2k"));
         assert!(q("-1") < q("0"));
-        let mut list = vec![q("1Gi"), q("100Mi"), q("1G"), q("512Ki")];
+        let mut list = [q("1Gi"), q("100Mi"), q("1G"), q("512Ki")];
         list.sort();
         let printed: Vec<String> = list.iter().map(Quantity::to_string).collect();
         assert_eq!(printed, ["512Ki", "100Mi", "1G", "1Gi"]);

@@ -33,13 +33,19 @@ fn validate_job_spec(spec: &JobSpec, path: &str) -> Vec<Cause> {
         ("completions", spec.completions.map(i64::from)),
         ("activeDeadlineSeconds", spec.active_deadline_seconds),
         ("backoffLimit", spec.backoff_limit.map(i64::from)),
-        ("ttlSecondsAfterFinished", spec.ttl_seconds_after_finished.map(i64::from)),
+        (
+            "ttlSecondsAfterFinished",
+            spec.ttl_seconds_after_finished.map(i64::from),
+        ),
     ];
     for (field, value) in counts {
         causes.extend(non_negative(value, &format!("{path}.{field}")));
     }
     causes.extend(validate_job_selector(spec, path));
-    causes.extend(validate_pod_template(&spec.template, &format!("{path}.template")));
+    causes.extend(validate_pod_template(
+        &spec.template,
+        &format!("{path}.template"),
+    ));
     let policy = restart_policy(&spec.template);
     if policy != "OnFailure" && policy != "Never" {
         causes.push(Cause::not_supported(
@@ -149,8 +155,14 @@ pub fn validate_cron_job(cj: &CronJob) -> Vec<Cause> {
     }
     let counts = [
         ("startingDeadlineSeconds", spec.starting_deadline_seconds),
-        ("successfulJobsHistoryLimit", spec.successful_jobs_history_limit.map(i64::from)),
-        ("failedJobsHistoryLimit", spec.failed_jobs_history_limit.map(i64::from)),
+        (
+            "successfulJobsHistoryLimit",
+            spec.successful_jobs_history_limit.map(i64::from),
+        ),
+        (
+            "failedJobsHistoryLimit",
+            spec.failed_jobs_history_limit.map(i64::from),
+        ),
     ];
     for (field, value) in counts {
         causes.extend(non_negative(value, &format!("spec.{field}")));

@@ -77,12 +77,20 @@ pub fn validate_taints(taints: &[Taint], path: &str) -> Vec<Cause> {
         let value = taint.value.as_deref().unwrap_or_default();
         let problems = check_label_value(value);
         if !problems.is_empty() {
-            causes.push(Cause::invalid(format!("{at}.value"), value, &problems.join(";")));
+            causes.push(Cause::invalid(
+                format!("{at}.value"),
+                value,
+                &problems.join(";"),
+            ));
         }
         match taint.effect.as_str() {
             "" => causes.push(Cause::required(format!("{at}.effect"), "")),
             e if !TAINT_EFFECTS.contains(&e) => {
-                causes.push(Cause::not_supported(format!("{at}.effect"), e, TAINT_EFFECTS));
+                causes.push(Cause::not_supported(
+                    format!("{at}.effect"),
+                    e,
+                    TAINT_EFFECTS,
+                ));
             }
             _ => {}
         }

@@ -46,13 +46,27 @@ struct Bounds {
     names: &'static [&'static str],
 }
 
-const MINUTES: Bounds = Bounds { min: 0, max: 59, names: &[] };
-const HOURS: Bounds = Bounds { min: 0, max: 23, names: &[] };
-const DAYS_OF_MONTH: Bounds = Bounds { min: 1, max: 31, names: &[] };
+const MINUTES: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOURS: Bounds = Bounds {
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAYS_OF_MONTH: Bounds = Bounds {
+    min: 1,
+    max: 31,
+    names: &[],
+};
 const MONTHS: Bounds = Bounds {
     min: 1,
     max: 12,
-    names: &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    names: &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ],
 };
 const DAYS_OF_WEEK: Bounds = Bounds {
     min: 0,
@@ -116,7 +130,10 @@ fn parse_descriptor(spec: &str) -> Result<Schedule, CronError> {
         days_of_month,
         months,
         days_of_week,
-        day_stars: (days_of_month == all(&DAYS_OF_MONTH), days_of_week == all(&DAYS_OF_WEEK)),
+        day_stars: (
+            days_of_month == all(&DAYS_OF_MONTH),
+            days_of_week == all(&DAYS_OF_WEEK),
+        ),
     };
     let (any_dom, any_month, any_dow) = (all(&DAYS_OF_MONTH), all(&MONTHS), all(&DAYS_OF_WEEK));
     match spec {
@@ -308,42 +325,77 @@ mod tests {
             "@every 1h30m",
             "TZ=UTC 0 3 * * *",
         ] {
-            assert!(parse_schedule(spec).is_ok(), "{spec}: {:?}", parse_schedule(spec));
+            assert!(
+                parse_schedule(spec).is_ok(),
+                "{spec}: {:?}",
+                parse_schedule(spec)
+            );
         }
     }
 
     #[test]
     fn fields_become_bit_sets() {
-        let Schedule::Fields { minutes, hours, days_of_week, .. } =
-            parse_schedule("*/15 9-11 * * mon-fri").unwrap()
+        let Schedule::Fields {
+            minutes,
+            hours,
+            days_of_week,
+            ..
+        } = parse_schedule("*/15 9-11 * * mon-fri").unwrap()
         else {
             panic!("not fields");
         };
         assert_eq!(minutes, 1 | 1 << 15 | 1 << 30 | 1 << 45);
         assert_eq!(hours, 1 << 9 | 1 << 10 | 1 << 11);
         assert_eq!(days_of_week, 0b0111110);
-        assert_eq!(parse_schedule("@every 90s"), Ok(Schedule::Every { seconds: 90 }));
+        assert_eq!(
+            parse_schedule("@every 90s"),
+            Ok(Schedule::Every { seconds: 90 })
+        );
     }
 
     #[test]
     fn errors_read_as_upstreams() {
         assert_eq!(err(""), "empty spec string");
         assert_eq!(err("foo"), "expected exactly 5 fields, found 1: [foo]");
-        assert_eq!(err("* * * *"), "expected exactly 5 fields, found 4: [* * * *]");
-        assert_eq!(err("60 * * * *"), "end of range (60) above maximum (59): 60");
-        assert_eq!(err("* 0-24 * * *"), "end of range (24) above maximum (23): 0-24");
-        assert_eq!(err("* * 0 * *"), "beginning of range (0) below minimum (1): 0");
-        assert_eq!(err("* * * 13 *"), "end of range (13) above maximum (12): 13");
+        assert_eq!(
+            err("* * * *"),
+            "expected exactly 5 fields, found 4: [* * * *]"
+        );
+        assert_eq!(
+            err("60 * * * *"),
+            "end of range (60) above maximum (59): 60"
+        );
+        assert_eq!(
+            err("* 0-24 * * *"),
+            "end of range (24) above maximum (23): 0-24"
+        );
+        assert_eq!(
+            err("* * 0 * *"),
+            "beginning of range (0) below minimum (1): 0"
+        );
+        assert_eq!(
+            err("* * * 13 *"),
+            "end of range (13) above maximum (12): 13"
+        );
         assert_eq!(err("* * * * 7"), "end of range (7) above maximum (6): 7");
-        assert_eq!(err("5-1 * * * *"), "beginning of range (5) beyond end of range (1): 5-1");
-        assert_eq!(err("*/0 * * * *"), "step of range should be a positive number: */0");
+        assert_eq!(
+            err("5-1 * * * *"),
+            "beginning of range (5) beyond end of range (1): 5-1"
+        );
+        assert_eq!(
+            err("*/0 * * * *"),
+            "step of range should be a positive number: */0"
+        );
         assert_eq!(err("1-2-3 * * * *"), "too many hyphens: 1-2-3");
         assert_eq!(err("*/2/3 * * * *"), "too many slashes: */2/3");
         assert_eq!(
             err("x * * * *"),
             "failed to parse int from x: strconv.Atoi: parsing \"x\": invalid syntax"
         );
-        assert_eq!(err("* * * foo *"), "failed to parse int from foo: strconv.Atoi: parsing \"foo\": invalid syntax");
+        assert_eq!(
+            err("* * * foo *"),
+            "failed to parse int from foo: strconv.Atoi: parsing \"foo\": invalid syntax"
+        );
         assert_eq!(err("@fortnightly"), "unrecognized descriptor: @fortnightly");
         assert_eq!(
             err("@every soon"),

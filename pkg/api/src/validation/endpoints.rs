@@ -19,7 +19,11 @@ pub fn validate_endpoint_slice(slice: &EndpointSlice) -> Vec<Cause> {
     if address_type.is_empty() {
         causes.push(Cause::required("addressType", ""));
     } else if !ADDRESS_TYPES.contains(&address_type) {
-        causes.push(Cause::not_supported("addressType", address_type, ADDRESS_TYPES));
+        causes.push(Cause::not_supported(
+            "addressType",
+            address_type,
+            ADDRESS_TYPES,
+        ));
     }
     for (i, endpoint) in slice.endpoints.iter().enumerate() {
         let at = format!("endpoints[{i}].addresses");
@@ -51,7 +55,10 @@ pub fn validate_endpoint_slice(slice: &EndpointSlice) -> Vec<Cause> {
         if let Some(n) = port.port {
             causes.extend(check_port(n, &format!("{at}.port")));
         }
-        causes.extend(validate_protocol(port.protocol.as_deref(), &format!("{at}.protocol")));
+        causes.extend(validate_protocol(
+            port.protocol.as_deref(),
+            &format!("{at}.protocol"),
+        ));
     }
     causes
 }
@@ -74,5 +81,9 @@ pub fn validate_endpoint_slice_update(new: &EndpointSlice, old: &EndpointSlice) 
     if new.address_type == old.address_type {
         return Vec::new();
     }
-    vec![Cause::invalid("addressType", &new.address_type, "field is immutable")]
+    vec![Cause::invalid(
+        "addressType",
+        &new.address_type,
+        "field is immutable",
+    )]
 }

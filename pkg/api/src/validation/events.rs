@@ -36,7 +36,11 @@ const IMMUTABLE: &[&str] = &[
 /// and an event with an `eventTime` names its reporter, action and reason.
 pub fn validate_legacy(event: &Event) -> Vec<Cause> {
     let namespace = event.metadata.namespace.as_deref().unwrap_or_default();
-    let involved = event.involved_object.namespace.as_deref().unwrap_or_default();
+    let involved = event
+        .involved_object
+        .namespace
+        .as_deref()
+        .unwrap_or_default();
     let mut causes = Vec::new();
     let namespace_matches = match (event.event_time.is_some(), involved.is_empty()) {
         (false, true) => namespace.is_empty() || namespace == "default",
@@ -74,7 +78,12 @@ fn validate_reporting(event: &Event) -> Vec<Cause> {
             .map(|p| Cause::invalid("reportingController", controller, p)),
     );
     let limited = [
-        ("reportingInstance", &event.reporting_instance, REPORTING_INSTANCE_MAX, true),
+        (
+            "reportingInstance",
+            &event.reporting_instance,
+            REPORTING_INSTANCE_MAX,
+            true,
+        ),
         ("action", &event.action, ACTION_MAX, true),
         ("reason", &event.reason, REASON_MAX, true),
         ("message", &event.message, NOTE_MAX, false),
@@ -164,7 +173,11 @@ pub fn validate_strict_update(new: &Value, old: &Value, new_event: &Event) -> Ve
             Some(v) if !v.is_null() => v.to_string(),
             _ => "null".to_string(),
         };
-        causes.push(Cause::invalid_rendered(name, &rendered, "field is immutable"));
+        causes.push(Cause::invalid_rendered(
+            name,
+            &rendered,
+            "field is immutable",
+        ));
     }
     causes
 }

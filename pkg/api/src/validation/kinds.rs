@@ -212,12 +212,15 @@ fn typed<T: Rules>(resource: &Resource, old: Option<&Value>, new: &Value) -> Vec
     all
 }
 
+/// A field that may be missing: the object holding it (`""` for the root), its name, what to
+/// fill in, and whether upstream calls it required.
+type Missing = (&'static str, &'static str, fn() -> Value, bool);
+
 /// Fields the k8s-openapi types require but upstream's Go types leave zero when absent:
 /// filled in (`{}`, `""`) so the object decodes, and, where upstream has a pointer that must
 /// be set, reported as required.
 fn fill_missing(resource: &Resource, obj: &Value) -> (Value, Vec<Cause>) {
-    // (object holding the field, field, filler, required)
-    let fields: &[(&str, &str, fn() -> Value, bool)] = match resource.kind {
+    let fields: &[Missing] = match resource.kind {
         "Deployment" | "StatefulSet" | "DaemonSet" => &[
             ("spec", "selector", || json!({}), true),
             ("spec", "template", || json!({}), false),

@@ -20,6 +20,8 @@ mod config;
 mod cron;
 mod endpoints;
 mod events;
+#[cfg(test)]
+mod kind_tests;
 mod kinds;
 mod pods;
 mod render;

@@ -120,8 +120,16 @@ fn one_of(value: Option<&str>, allowed: &[&str], path: &str) -> Vec<Cause> {
 fn validate_scheduling_fields(spec: &PodSpec, path: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
     let named = [
-        ("nodeName", &spec.node_name, check_dns1123_subdomain as fn(&str) -> Vec<String>),
-        ("serviceAccountName", &spec.service_account_name, check_dns1123_subdomain),
+        (
+            "nodeName",
+            &spec.node_name,
+            check_dns1123_subdomain as fn(&str) -> Vec<String>,
+        ),
+        (
+            "serviceAccountName",
+            &spec.service_account_name,
+            check_dns1123_subdomain,
+        ),
         ("hostname", &spec.hostname, check_dns1123_label),
         ("subdomain", &spec.subdomain, check_dns1123_label),
     ];
@@ -257,12 +265,18 @@ fn validate_ports(ports: &[ContainerPort], path: &str) -> Vec<Cause> {
         if port.container_port == 0 {
             causes.push(Cause::required(format!("{at}.containerPort"), ""));
         } else {
-            causes.extend(check_port(port.container_port, &format!("{at}.containerPort")));
+            causes.extend(check_port(
+                port.container_port,
+                &format!("{at}.containerPort"),
+            ));
         }
         if let Some(host_port) = port.host_port.filter(|p| *p != 0) {
             causes.extend(check_port(host_port, &format!("{at}.hostPort")));
         }
-        causes.extend(validate_protocol(port.protocol.as_deref(), &format!("{at}.protocol")));
+        causes.extend(validate_protocol(
+            port.protocol.as_deref(),
+            &format!("{at}.protocol"),
+        ));
     }
     causes
 }

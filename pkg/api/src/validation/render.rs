@@ -68,7 +68,10 @@ pub fn int_or_string(value: &IntOrString) -> String {
     match value {
         IntOrString::Int(i) => format!("intstr.IntOrString{{Type:0, IntVal:{i}, StrVal:\"\"}}"),
         IntOrString::String(s) => {
-            format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", quote(s))
+            format!(
+                "intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}",
+                quote(s)
+            )
         }
     }
 }
@@ -93,8 +96,11 @@ mod tests {
 
     #[test]
     fn values_read_as_go_prints_them() {
-        let labels: BTreeMap<String, String> =
-            [("app".to_string(), "x".to_string()), ("b".into(), "y".into())].into();
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "x".to_string()),
+            ("b".into(), "y".into()),
+        ]
+        .into();
         assert_eq!(
             string_map(Some(&labels)),
             r#"map[string]string{"app":"x", "b":"y"}"#

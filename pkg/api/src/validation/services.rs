@@ -37,7 +37,12 @@ pub fn validate_service(service: &Service) -> Vec<Cause> {
     let mut names = HashSet::new();
     for (i, port) in ports.iter().enumerate() {
         let at = format!("spec.ports[{i}]");
-        causes.extend(validate_service_port(port, ports.len() > 1, &mut names, &at));
+        causes.extend(validate_service_port(
+            port,
+            ports.len() > 1,
+            &mut names,
+            &at,
+        ));
         if port.node_port.is_some() && type_ == "ClusterIP" {
             causes.push(Cause::forbidden(
                 format!("{at}.nodePort"),

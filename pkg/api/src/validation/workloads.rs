@@ -265,7 +265,10 @@ fn deployment_strategy(strategy: &DeploymentStrategy, path: &str) -> Vec<Cause> 
                 return Vec::new();
             };
             let at = format!("{path}.rollingUpdate");
-            let surge = ru.max_surge.clone().unwrap_or(IntOrString::String("25%".into()));
+            let surge = ru
+                .max_surge
+                .clone()
+                .unwrap_or(IntOrString::String("25%".into()));
             let unavailable = ru
                 .max_unavailable
                 .clone()
@@ -279,7 +282,10 @@ fn deployment_strategy(strategy: &DeploymentStrategy, path: &str) -> Vec<Cause> 
                     "may not be 0 when `maxSurge` is 0",
                 ));
             }
-            causes.extend(at_most_100_percent(&unavailable, &format!("{at}.maxUnavailable")));
+            causes.extend(at_most_100_percent(
+                &unavailable,
+                &format!("{at}.maxUnavailable"),
+            ));
             causes
         }
         other => vec![Cause::not_supported(
@@ -303,7 +309,10 @@ fn daemon_set_strategy(strategy: &DaemonSetUpdateStrategy) -> Vec<Cause> {
             let surge = ru.max_surge.clone().unwrap_or(IntOrString::Int(0));
             let mut causes = int_or_percent(&unavailable, &format!("{at}.maxUnavailable"));
             causes.extend(int_or_percent(&surge, &format!("{at}.maxSurge")));
-            causes.extend(at_most_100_percent(&unavailable, &format!("{at}.maxUnavailable")));
+            causes.extend(at_most_100_percent(
+                &unavailable,
+                &format!("{at}.maxUnavailable"),
+            ));
             causes.extend(at_most_100_percent(&surge, &format!("{at}.maxSurge")));
             match (amount(&unavailable) != 0, amount(&surge) != 0) {
                 (true, true) => causes.push(Cause::invalid_rendered(
@@ -410,7 +419,11 @@ pub fn selector_unchanged(new: Option<&LabelSelector>, old: Option<&LabelSelecto
         return Vec::new();
     }
     let rendered = new.map_or_else(|| "null".to_string(), render::label_selector);
-    vec![Cause::invalid_rendered("spec.selector", &rendered, IMMUTABLE)]
+    vec![Cause::invalid_rendered(
+        "spec.selector",
+        &rendered,
+        IMMUTABLE,
+    )]
 }
 
 /// A StatefulSet may change only its replicas, ordinals, template, update strategy,
