@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod defaults;
+pub mod events;
 pub mod fields;
 pub mod labels;
 pub mod managed_fields;
@@ -12,6 +13,7 @@ pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod protobuf;
+pub mod quantity;
 pub mod resources;
 pub(crate) mod schema;
 pub mod typed;

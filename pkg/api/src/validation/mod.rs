@@ -2,7 +2,8 @@
 //! metadata gets. A [`Cause`] is one `metav1.StatusCause` of a `422 Invalid` answer; its
 //! message reads as upstream's `field.Error` body (`Invalid value: "Foo": …`).
 //!
-//! Kind-specific spec validation lives elsewhere; this module owns the common parts.
+//! The kinds' own rules (pod specs, workloads, services, …) live in the submodules, one per
+//! family of kinds; [`validate_create`] and [`validate_update`] pick the rules of a resource.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +13,23 @@ use serde::Serialize;
 
 use crate::Resource;
 use crate::names::{check_dns1123_label, check_label_value, check_qualified_name, name_rule};
+
+mod batch;
+mod cluster;
+mod config;
+mod cron;
+mod endpoints;
+mod events;
+#[cfg(test)]
+mod kind_tests;
+mod kinds;
+mod pods;
+mod render;
+mod services;
+mod workloads;
+
+pub use cron::{CronError, Schedule, parse_schedule};
+pub use kinds::{validate_create, validate_update};
 
 /// The most bytes all of an object's annotation keys and values may take together.
 pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
@@ -76,6 +94,62 @@ impl Cause {
         }
     }
 
+    /// A malformed value already written the way upstream prints it (`8080`,
+    /// `map[string]string{"app":"x"}`): `Invalid value: <rendered>: <detail>`.
+    pub fn invalid_rendered(field: impl Into<String>, rendered: &str, detail: &str) -> Cause {
+        Cause {
+            reason: CauseReason::FieldValueInvalid,
+            message: with_detail(&format!("Invalid value: {rendered}"), detail),
+            field: field.into(),
+        }
+    }
+
+    /// A malformed number: `Invalid value: <n>: <detail>`.
+    pub fn invalid_int(field: impl Into<String>, value: i64, detail: &str) -> Cause {
+        Cause::invalid_rendered(field, &value.to_string(), detail)
+    }
+
+    /// A value outside an enumeration: `Unsupported value: "<value>": supported values:
+    /// "<a>", "<b>"`.
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> Cause {
+        let listed: Vec<String> = supported.iter().map(|s| quote(s)).collect();
+        let detail = if listed.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {}", listed.join(", "))
+        };
+        Cause {
+            reason: CauseReason::FieldValueNotSupported,
+            message: with_detail(&format!("Unsupported value: {}", quote(value)), &detail),
+            field: field.into(),
+        }
+    }
+
+    /// A value that repeats an earlier one, written the way upstream prints it:
+    /// `Duplicate value: <rendered>`.
+    pub fn duplicate(field: impl Into<String>, rendered: &str) -> Cause {
+        Cause {
+            reason: CauseReason::FieldValueDuplicate,
+            message: format!("Duplicate value: {rendered}"),
+            field: field.into(),
+        }
+    }
+
+    /// A reference to something that does not exist: `Not found: "<value>"`.
+    pub fn not_found(field: impl Into<String>, value: &str) -> Cause {
+        Cause {
+            reason: CauseReason::FieldValueNotFound,
+            message: format!("Not found: {}", quote(value)),
+            field: field.into(),
+        }
+    }
+
+    /// The same cause with `detail` appended (`Duplicate value: …: <detail>`).
+    pub fn with_detail(mut self, detail: &str) -> Cause {
+        self.message = with_detail(&self.message, detail);
+        self
+    }
+
     /// A value longer than `max_bytes`: `Too long: must have at most <n> bytes`.
     pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Cause {
         Cause {
@@ -101,7 +175,8 @@ fn with_detail(head: &str, detail: &str) -> String {
     }
 }
 
-fn quote(value: &str) -> String {
+/// A string as Go's `%q` prints it in a message.
+pub(crate) fn quote(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
