@@ -295,13 +295,31 @@ async fn invalid_manifests_are_refused_with_upstreams_errors() -> Result<()> {
             "{}: {err}",
             k.version
         );
+        // Kind rules: a template that its selector does not select.
+        let err = k.fails_with_input(
+            &["apply", "-f", "-"],
+            &deployment("mismatch", 1, "nginx").replace(
+                "    metadata:\n      labels: {app: mismatch}",
+                "    metadata:\n      labels: {app: other}",
+            ),
+        )?;
+        ensure!(
+            err.contains("\"mismatch\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}")
+                && err.contains("`selector` does not match template `labels`"),
+            "{}: {err}",
+            k.version
+        );
         // Past upstream's 3 MiB request limit.
         let huge = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n  blob: {}\n",
             "x".repeat(3_300_000)
         );
         let err = k.fails_with_input(&["create", "--validate=false", "-f", "-"], &huge)?;
-        ensure!(err.to_lowercase().contains("request entity too large"), "{}: {err}", k.version);
+        ensure!(
+            err.to_lowercase().contains("request entity too large"),
+            "{}: {err}",
+            k.version
+        );
         // Nothing of the refused objects was stored.
         let names = k.ok(&["get", "configmaps,deployments", "-A", "-o", "name"])?;
         ensure!(
@@ -805,5 +823,61 @@ async fn pods_are_bound_once_and_deleted_gracefully() -> Result<()> {
     ensure!(err.contains("pods \"web\" not found"), "{err}");
     // An unbound pod goes at once.
     k.ok(&["delete", "pod", "other"])?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_are_served_in_both_versions() -> Result<()> {
+    let server = server().await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1
+kind: Event
+metadata: {name: web.1, namespace: default}
+involvedObject: {kind: Pod, name: web, namespace: default}
+reason: Scheduled
+message: assigned default/web to n1
+type: Normal
+source: {component: default-scheduler}
+",
+    )?;
+    let new = k.ok(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "web.1",
+        "-o",
+        "jsonpath={.regarding.name} {.note} {.reason} {.deprecatedSource.component}",
+    ])?;
+    ensure!(
+        new == "web assigned default/web to n1 Scheduled default-scheduler",
+        "{new}"
+    );
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: web.2, namespace: default}
+eventTime: 2026-11-25T10:00:00.000000Z
+reportingController: cairn.io/scheduler
+reportingInstance: n1
+action: Binding
+reason: Scheduled
+regarding: {kind: Pod, name: web, namespace: default}
+note: second
+type: Normal
+",
+    )?;
+    let old = k.ok(&[
+        "get",
+        "events",
+        "--field-selector=involvedObject.name=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.message};{end}",
+    ])?;
+    ensure!(
+        old == "web.1=assigned default/web to n1;web.2=second;",
+        "{old}"
+    );
     Ok(())
 }

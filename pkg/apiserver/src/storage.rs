@@ -26,15 +26,16 @@ pub fn prefix(resource: &Resource, namespace: Option<&str>) -> Vec<u8> {
     p.into_bytes()
 }
 
-/// Where resources live in the store. The core group's and the named groups' plurals do not
-/// collide among the served resources except events, which upstream stores once and serves in
-/// both `v1` and `events.k8s.io/v1`; the latter is kept apart until conversion is served.
-fn storage_name(resource: &Resource) -> String {
-    if resource.group == "events.k8s.io" {
-        format!("{}/{}", resource.group, resource.plural)
-    } else {
-        resource.plural.to_string()
-    }
+/// Where resources live in the store: under their plural. The served plurals do not collide
+/// except events, which upstream stores once (as core `v1` Events) and serves as both `v1`
+/// and `events.k8s.io/v1`, converting on the way in and out.
+fn storage_name(resource: &Resource) -> &'static str {
+    resource.plural
+}
+
+/// Whether objects of `resource` are stored in another version's form.
+fn is_converted(resource: &Resource) -> bool {
+    resource.group == "events.k8s.io"
 }
 
 /// The key of one object.
@@ -44,21 +45,28 @@ pub fn key(resource: &Resource, namespace: Option<&str>, name: &str) -> Vec<u8> 
     k
 }
 
-/// Decodes a stored value and sets its `resourceVersion`.
-pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
+/// Decodes a stored value as an object of `resource` and sets its `resourceVersion`.
+pub fn decode(resource: &Resource, kv: &KeyValue) -> ApiResult<Value> {
     let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
         ApiError::internal(format!(
             "stored object at {} is not JSON: {e}",
             String::from_utf8_lossy(&kv.key)
         ))
     })?;
+    if is_converted(resource) {
+        obj = cairn_api::events::event_v1_to_events_v1(&obj);
+    }
     object::set_resource_version(&mut obj, kv.mod_revision);
     Ok(obj)
 }
 
-/// Encodes an object for storage, without its `resourceVersion`.
-fn encode(obj: &Value) -> Vec<u8> {
-    let mut obj = obj.clone();
+/// Encodes an object of `resource` for storage, without its `resourceVersion`.
+fn encode(resource: &Resource, obj: &Value) -> Vec<u8> {
+    let mut obj = if is_converted(resource) {
+        cairn_api::events::events_v1_to_event_v1(obj)
+    } else {
+        obj.clone()
+    };
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
@@ -134,10 +142,10 @@ fn delete_op(key: &[u8]) -> RequestOp {
 }
 
 /// The object a failed comparison's `else` branch read.
-fn current(resp: &rpc::TxnResponse) -> ApiResult<Option<Value>> {
+fn current(resource: &Resource, resp: &rpc::TxnResponse) -> ApiResult<Option<Value>> {
     for r in &resp.responses {
         if let Some(response_op::Response::ResponseRange(range)) = &r.response {
-            return range.kvs.first().map(decode).transpose();
+            return range.kvs.first().map(|kv| decode(resource, kv)).transpose();
         }
     }
     Ok(None)
@@ -168,7 +176,7 @@ impl Storage {
                 ..Default::default()
             })
             .await?;
-        resp.kvs.first().map(decode).transpose()
+        resp.kvs.first().map(|kv| decode(resource, kv)).transpose()
     }
 
     /// Reads a page of objects: from `start` (or the beginning), at `revision` (0: the latest,
@@ -198,7 +206,11 @@ impl Storage {
         } else {
             resp.header.as_ref().map_or(0, |h| h.revision)
         };
-        let items = resp.kvs.iter().map(decode).collect::<ApiResult<Vec<_>>>()?;
+        let items = resp
+            .kvs
+            .iter()
+            .map(|kv| decode(resource, kv))
+            .collect::<ApiResult<Vec<_>>>()?;
         let remaining = resp.count - items.len() as i64;
         let next_key = match (resp.more, resp.kvs.last()) {
             (true, Some(last)) => {
@@ -264,7 +276,7 @@ impl Storage {
     ) -> ApiResult<Written> {
         let k = key(resource, namespace, name);
         let (success, before) = match obj {
-            Some(o) => (put_op(&k, encode(o)), o.clone()),
+            Some(o) => (put_op(&k, encode(resource, o)), o.clone()),
             None => (delete_op(&k), Value::Null),
         };
         let resp = self
@@ -276,12 +288,12 @@ impl Storage {
             })
             .await?;
         if !resp.succeeded {
-            return Ok(Written::Refused(current(&resp)?));
+            return Ok(Written::Refused(current(resource, &resp)?));
         }
         let rev = resp.header.as_ref().map_or(0, |h| h.revision);
         let mut done = match obj {
             Some(_) => before,
-            None => current(&resp)?.unwrap_or(Value::Null),
+            None => current(resource, &resp)?.unwrap_or(Value::Null),
         };
         object::set_resource_version(&mut done, rev);
         Ok(Written::Done(done))

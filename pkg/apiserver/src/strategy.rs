@@ -6,7 +6,6 @@ use cairn_api::Resource;
 use serde_json::{Value, json};
 
 use cairn_api::validation::Cause;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::error::{ApiError, ApiResult};
 use crate::object;
@@ -130,6 +129,16 @@ pub fn prepare_update(resource: &Resource, old: &Value, new: &mut Value, status:
             }
         }
     }
+    // A Service's allocated cluster IPs stay when an update leaves them out.
+    if resource.kind == "Service" && resource.group.is_empty() {
+        for field in ["clusterIP", "clusterIPs"] {
+            if new["spec"].get(field).is_none()
+                && let Some(v) = old["spec"].get(field)
+            {
+                new["spec"][field] = v.clone();
+            }
+        }
+    }
     if tracks_generation(resource) && old.get("spec") != new.get("spec") {
         let generation = old_meta["generation"].as_i64().unwrap_or(1) + 1;
         object::meta_mut(new).insert("generation".into(), json!(generation));
@@ -147,14 +156,6 @@ pub fn is_noop(old: &Value, new: &Value) -> bool {
         v
     };
     strip(old) == strip(new)
-}
-
-/// Checks an object's metadata (name, namespace, labels, annotations) as upstream does.
-pub fn validate_metadata(resource: &Resource, obj: &Value) -> Vec<Cause> {
-    match serde_json::from_value::<ObjectMeta>(obj.get("metadata").cloned().unwrap_or_default()) {
-        Ok(meta) => cairn_api::validation::validate_object_meta(&meta, resource),
-        Err(e) => vec![Cause::invalid("metadata", "", &e.to_string())],
-    }
 }
 
 /// Refuses an object whose causes say it is invalid.

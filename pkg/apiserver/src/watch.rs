@@ -236,7 +236,7 @@ fn store_source(call: &Call<'_>, prefix: &[u8], after: i64) -> ApiResult<Source>
             };
             for e in &rev.events {
                 let entry = |kv: &cairn_kv::pb::mvccpb::KeyValue, revision: i64| {
-                    let mut obj = storage::decode(kv).ok()?;
+                    let mut obj = storage::decode(resource, kv).ok()?;
                     object::set_resource_version(&mut obj, revision);
                     Some(Arc::new(Entry::new(resource, revision, obj)))
                 };

@@ -432,7 +432,7 @@ impl Follower {
 
     fn entry(&self, kv: Option<&KeyValue>) -> Option<Arc<Entry>> {
         let kv = kv?;
-        let obj = storage::decode(kv).ok()?;
+        let obj = storage::decode(self.resource, kv).ok()?;
         Some(Arc::new(Entry::new(self.resource, kv.mod_revision, obj)))
     }
 }

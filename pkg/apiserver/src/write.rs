@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use cairn_api::apply::{self, ApplyError, conflict_causes, conflict_message};
 use cairn_api::managed_fields;
 use cairn_api::patch::PatchType;
+use cairn_api::validation;
 
 use crate::call::Call;
 use crate::error::{ApiError, ApiResult, Named};
@@ -170,7 +171,7 @@ async fn create_object(
     strategy::check(
         call.resource,
         &obj,
-        strategy::validate_metadata(call.resource, &obj),
+        validation::validate_create(call.resource, &obj),
     )?;
     if let Some(ns) = &namespace {
         check_namespace(call, ns).await?;
@@ -296,7 +297,7 @@ fn updated(
     strategy::check(
         call.resource,
         &new,
-        strategy::validate_metadata(call.resource, &new),
+        validation::validate_update(call.resource, current, &new),
     )?;
     // An object being deleted whose last finalizer is removed is gone.
     if object::is_deleting(&new) && !object::deletion_blocked(&new) && !is_graceful_pod(&new) {
