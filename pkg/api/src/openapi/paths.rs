@@ -5,6 +5,8 @@
 //! `fieldManager`, …). kubectl decides whether the server validates fields from the PATCH
 //! operation of a kind: it needs the GVK extension and a `fieldValidation` parameter there.
 
+use serde_json::Value;
+
 use crate::resources::Resource;
 
 use super::schemas::{DELETE_OPTIONS, KindSchemas, PATCH, STATUS};
@@ -231,6 +233,29 @@ fn capitalize(s: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// A path item in either document version, given that version's parameter and operation
+/// encoders.
+pub fn path_item(
+    item: &PathItem,
+    param: fn(&Param) -> Value,
+    operation: fn(&Operation, &PathItem) -> Value,
+) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("parameters".into(), item.params.iter().map(param).collect());
+    for op in &item.operations {
+        out.insert(op.method.key().into(), operation(op, item));
+    }
+    Value::Object(out)
+}
+
+/// The tag of an operation: its group (`core` for the core group) and version.
+pub fn tag(group: &str, version: &str) -> String {
+    format!(
+        "{}_{version}",
+        if group.is_empty() { "core" } else { group }
+    )
 }
 
 /// The URL prefix of a resource's group-version (`/api/v1`, `/apis/apps/v1`).

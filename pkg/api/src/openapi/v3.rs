@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::paths::{Location, Operation, PATCH_TYPES, Param, PathItem, resource_paths};
+use super::paths::{self, Location, Operation, PATCH_TYPES, Param, PathItem, resource_paths};
 use super::schemas::{Definitions, reachable, to_v3};
 use super::{SPEC_TITLE, SPEC_VERSION};
 
@@ -47,20 +47,12 @@ pub fn document(defs: &Definitions, kinds: &[usize]) -> Value {
 }
 
 fn path_item(item: &PathItem) -> Value {
-    let mut out = Map::new();
-    out.insert("parameters".into(), item.params.iter().map(param).collect());
-    for op in &item.operations {
-        out.insert(op.method.key().into(), operation(op, item));
-    }
-    Value::Object(out)
+    paths::path_item(item, param, operation)
 }
 
 fn operation(op: &Operation, item: &PathItem) -> Value {
     let (group, version, kind) = item.gvk;
-    let tag = format!(
-        "{}_{version}",
-        if group.is_empty() { "core" } else { group }
-    );
+    let tag = paths::tag(group, version);
     let mut responses = Map::new();
     for (code, schema) in &op.responses {
         let reference = json!({"schema": {"$ref": format!("#/components/schemas/{schema}")}});
