@@ -881,3 +881,34 @@ type: Normal
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_server_of_a_cluster_serves_the_same_objects() -> Result<()> {
+    let cluster = cairn_tests::Cluster::start(3).await?;
+    let on = |i: usize| {
+        Kubectl::new(
+            VERSIONS[1],
+            &cluster.nodes[i].kubeconfig(),
+            cluster.nodes[i].dir(),
+        )
+    };
+    on(0)?.ok_with_input(&["apply", "-f", "-"], &deployment("shared", 1, "nginx:1"))?;
+    // A write through another server, then consistent reads everywhere see both.
+    on(2)?.ok(&["scale", "deployment", "shared", "--replicas=3"])?;
+    for i in 0..3 {
+        let got = on(i)?.ok(&[
+            "get",
+            "deployment",
+            "shared",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])?;
+        ensure!(got == "3", "server {i}: {got}");
+        let listed = on(i)?.ok(&["get", "deployments", "-o", "name"])?;
+        ensure!(
+            listed.trim() == "deployment.apps/shared",
+            "server {i}: {listed}"
+        );
+    }
+    Ok(())
+}
