@@ -191,8 +191,13 @@ pub fn print(run: &Run<'_>) {
         }
     }
     for row in run.rows {
+        let unit = match row.workload {
+            Workload::Watch => "writes",
+            Workload::IdleWatchers => "watchers",
+            _ => "ops",
+        };
         println!(
-            "- {}: {}, {} ops",
+            "- {}: {}, {} {unit}",
             row.name(),
             row.shape(),
             thousands(row.ops(run.quick) as f64)
@@ -201,6 +206,8 @@ pub fn print(run: &Run<'_>) {
     println!(
         "- watch rows: ops/s counts events delivered (writes × watchers when none is lost), \
          latency from the start of the update's PUT to the event's arrival; \
+         pods-watchers-{IDLE_WATCHERS}: latency is one pod update's delivery to each watcher, \
+         ops/s is watchers over the row's time (not a rate); \
          mutating-{MUTATING_RATE}ps: latency from each request's scheduled start (no coordinated \
          omission); HTTP/2 over TLS with the admin client certificate throughout"
     );
@@ -266,7 +273,7 @@ fn print_targets(run: &Run<'_>) {
         .collect();
     let mut measured = at_target.map_or("no level of 10,000 pods ran".into(), |f| {
         format!(
-            "median {} ms, slowest of {} {} ms",
+            "median {} ms, slowest of {}: {} ms",
             ms(f.latency.p50),
             f.ok,
             ms(f.latency.max)
