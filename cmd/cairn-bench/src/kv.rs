@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::connections::connect;
+use crate::driver::Measured;
 use crate::fsync::{self, Counter};
 use crate::procfs::{self, Rss, RssSampler};
 use crate::report::{self, FsyncLoad, RowFigures, RowReport, TargetReport};
@@ -83,6 +84,7 @@ pub async fn run(args: Args) -> Result<()> {
         etcd_bin: args.etcd_bin,
         cairn_bin,
         nodes: args.nodes,
+        port_offset: 0,
     };
     let kinds = match args.only {
         Some(kind) => vec![kind],
@@ -210,7 +212,7 @@ async fn bench_started(
 
 async fn finish_window(
     window: Result<fsync::Window>,
-    measured: &Result<workloads::Measured>,
+    measured: &Result<Measured>,
 ) -> Result<FsyncLoad, String> {
     let count = window
         .map_err(|e| format!("{e:#}"))?

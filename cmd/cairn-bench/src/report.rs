@@ -1,13 +1,15 @@
-//! The figures kept per target and row, and the Markdown report printed at the end of a run.
+//! The figures kept per target and row, and the Markdown report printed at the end of a `kv` run;
+//! its number formats are shared with the `api` report.
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::driver::Measured;
 use crate::fsync::{Count, Counter};
 use crate::procfs::Rss;
 use crate::stats::Summary;
 use crate::targets::Kind;
-use crate::workloads::{FSYNC_LOAD_ROW, Measured, Row};
+use crate::workloads::{FSYNC_LOAD_ROW, Row};
 
 /// Everything one run measured.
 pub struct Run<'a> {
@@ -286,7 +288,8 @@ fn figures<'a>(
         .map(|r| &r.outcome)
 }
 
-fn cell(
+/// A table cell: the figure, `error` for a failed row, `—` for a row that did not run.
+pub fn cell(
     figures: Option<&Result<RowFigures, String>>,
     show: impl Fn(&RowFigures) -> String,
 ) -> String {
@@ -297,7 +300,8 @@ fn cell(
     }
 }
 
-fn ms(d: Duration) -> String {
+/// Milliseconds with two decimals below 10 ms, one above.
+pub fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
         format!("{ms:.2}")
@@ -306,12 +310,13 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn mib(rss: Rss) -> String {
+/// RSS end/max in MiB.
+pub fn mib(rss: Rss) -> String {
     format!("{}/{}", rss.end / (1 << 20), rss.max / (1 << 20))
 }
 
 /// `12345.6` as `12,346`.
-fn thousands(n: f64) -> String {
+pub fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

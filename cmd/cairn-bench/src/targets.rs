@@ -5,7 +5,9 @@
 //! the workloads only see its client endpoints and the bench only its PIDs. etcd and cairn differ
 //! only in how a node is launched ([`Kind::launch`]); readiness, liveness and shutdown are shared.
 //! Nodes listen on 127.0.0.1, 127.0.0.2 and 127.0.0.3 with the same ports, which stay clear of both
-//! servers' defaults so an etcd or k3s already running on this machine is not touched.
+//! servers' defaults so an etcd or k3s already running on this machine is not touched (and move by
+//! [`LaunchConfig::port_offset`]). cairn nodes write their admin kubeconfig into their data
+//! directory.
 
 use std::fmt;
 use std::net::TcpListener;
@@ -27,6 +29,9 @@ const CAIRN_HTTPS_PORT: u16 = 16443;
 const CAIRN_RAFT_PORT: u16 = 12380;
 /// cairn's etcd-protocol port.
 const CAIRN_ETCD_PORT: u16 = 12379;
+
+/// The admin kubeconfig a cairn node writes into its data directory.
+const KUBECONFIG: &str = "kubeconfig.yaml";
 
 /// How long a node may take to serve a linearizable read after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,6 +65,9 @@ pub struct LaunchConfig {
     pub cairn_bin: PathBuf,
     /// Nodes per cluster: 1 or 3.
     pub nodes: usize,
+    /// Added to every port, so that benchmarks (or a benchmark and someone's test server) that
+    /// would otherwise collide can run side by side.
+    pub port_offset: u16,
 }
 
 impl LaunchConfig {
@@ -96,7 +104,7 @@ impl Kind {
             bail!("{self} binary {} not found", bin.display());
         }
         for i in 0..config.nodes {
-            for port in self.ports() {
+            for port in self.ports(config.port_offset) {
                 ensure_free(&node_ip(i), port)?;
             }
         }
@@ -139,39 +147,36 @@ impl Kind {
         Ok(target)
     }
 
-    fn ports(self) -> Vec<u16> {
-        match self {
+    fn ports(self, offset: u16) -> Vec<u16> {
+        let ports = match self {
             Kind::Etcd => vec![ETCD_CLIENT_PORT, ETCD_PEER_PORT],
             Kind::Cairn => vec![CAIRN_HTTPS_PORT, CAIRN_RAFT_PORT, CAIRN_ETCD_PORT],
-        }
+        };
+        ports.into_iter().map(|p| p + offset).collect()
     }
 
-    fn client_port(self) -> u16 {
-        match self {
-            Kind::Etcd => ETCD_CLIENT_PORT,
-            Kind::Cairn => CAIRN_ETCD_PORT,
-        }
+    fn client_port(self, offset: u16) -> u16 {
+        offset
+            + match self {
+                Kind::Etcd => ETCD_CLIENT_PORT,
+                Kind::Cairn => CAIRN_ETCD_PORT,
+            }
     }
 
     /// The command line of node `i` (0-based) with data under `data`.
-    fn launch(
-        self,
-        bin: &Path,
-        nodes: usize,
-        i: usize,
-        data: &Path,
-        token: Option<&str>,
-    ) -> Command {
+    fn launch(self, config: &LaunchConfig, i: usize, data: &Path, token: Option<&str>) -> Command {
         let ip = node_ip(i);
-        let mut cmd = Command::new(bin);
+        let offset = config.port_offset;
+        let mut cmd = Command::new(config.bin(self));
         match self {
             Kind::Etcd => {
-                let cluster = (0..nodes)
-                    .map(|n| format!("n{n}=http://{}:{ETCD_PEER_PORT}", node_ip(n)))
+                let peer_port = ETCD_PEER_PORT + offset;
+                let cluster = (0..config.nodes)
+                    .map(|n| format!("n{n}=http://{}:{peer_port}", node_ip(n)))
                     .collect::<Vec<_>>()
                     .join(",");
-                let client_url = format!("http://{ip}:{ETCD_CLIENT_PORT}");
-                let peer_url = format!("http://{ip}:{ETCD_PEER_PORT}");
+                let client_url = format!("http://{ip}:{}", ETCD_CLIENT_PORT + offset);
+                let peer_url = format!("http://{ip}:{peer_port}");
                 cmd.arg(format!("--name=n{i}"))
                     .arg(format!("--data-dir={}", data.display()))
                     .arg(format!("--listen-client-urls={client_url}"))
@@ -190,20 +195,23 @@ impl Kind {
                 }
             }
             Kind::Cairn => {
+                let https_port = CAIRN_HTTPS_PORT + offset;
                 cmd.arg("server")
                     .arg("--data-dir")
                     .arg(data)
                     .args(["--bind-address", &ip])
-                    .args(["--https-listen-port", &CAIRN_HTTPS_PORT.to_string()])
-                    .args(["--raft-port", &CAIRN_RAFT_PORT.to_string()])
-                    .args(["--etcd-address", &format!("{ip}:{CAIRN_ETCD_PORT}")])
-                    .arg("--disable-agent");
-                if let Some(token) = token {
-                    cmd.args([
-                        "--server",
-                        &format!("https://{}:{CAIRN_HTTPS_PORT}", node_ip(0)),
+                    .args(["--https-listen-port", &https_port.to_string()])
+                    .args(["--raft-port", &(CAIRN_RAFT_PORT + offset).to_string()])
+                    .args([
+                        "--etcd-address",
+                        &format!("{ip}:{}", CAIRN_ETCD_PORT + offset),
                     ])
-                    .args(["--token", token]);
+                    .arg("--disable-agent")
+                    .arg("--write-kubeconfig")
+                    .arg(data.join(KUBECONFIG));
+                if let Some(token) = token {
+                    cmd.args(["--server", &format!("https://{}:{https_port}", node_ip(0))])
+                        .args(["--token", token]);
                 }
             }
         }
@@ -220,6 +228,11 @@ impl Target {
     /// Client endpoints (`IP:PORT`, plaintext gRPC), one per node.
     pub fn endpoints(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.endpoint.clone()).collect()
+    }
+
+    /// The admin kubeconfig node `i` wrote (cairn only; it may not exist yet right after start).
+    pub fn kubeconfig(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join(KUBECONFIG)
     }
 
     /// PIDs of the server processes.
@@ -270,9 +283,7 @@ impl Target {
         std::fs::create_dir_all(&data)?;
         let log = self.dir.path().join(format!("n{i}.log"));
         let out = std::fs::File::create(&log)?;
-        let mut cmd = self
-            .kind
-            .launch(config.bin(self.kind), config.nodes, i, &data, token);
+        let mut cmd = self.kind.launch(config, i, &data, token);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -284,7 +295,11 @@ impl Target {
         Ok(Node {
             child,
             pid,
-            endpoint: format!("{}:{}", node_ip(i), self.kind.client_port()),
+            endpoint: format!(
+                "{}:{}",
+                node_ip(i),
+                self.kind.client_port(config.port_offset)
+            ),
             log,
         })
     }

@@ -1,18 +1,14 @@
 //! The rows of the `kv` benchmark and the load generators that run them.
 //!
-//! Most rows are closed-loop: `clients` tasks each keep one request in flight and take operation
-//! numbers from a shared counter until the row's fixed count is done, so every target does the
-//! same work. The watch row is open-loop instead: one writer at a modest fixed rate, so the figure
-//! is propagation latency rather than queueing.
+//! Most rows are closed-loop ([`driver::closed_loop`]): `clients` tasks each keep one request in
+//! flight until the row's fixed count is done, so every target does the same work. The watch row
+//! is open-loop instead: one writer at a modest fixed rate, so the figure is propagation latency
+//! rather than queueing.
 //!
 //! Keys are 8 bytes and values 256 bytes. Rows use disjoint key prefixes: `k` for put and range
 //! (a keyspace of [`KEYSPACE`], preloaded so every Get finds its key), `t` for the
 //! compare-and-swap row and `w/` for the watched keys.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -22,6 +18,7 @@ use etcd_client::{
 use rand::{Rng, RngCore};
 
 use crate::connections::{Pool, connect};
+use crate::driver::{self, Measured, Op};
 use crate::stats::Latencies;
 
 /// Distinct keys the put and range rows use.
@@ -131,28 +128,6 @@ impl Row {
     }
 }
 
-/// What running a row measured.
-#[derive(Debug, Default)]
-pub struct Measured {
-    /// Operations that succeeded.
-    pub ok: u64,
-    /// Operations that failed (error or timeout).
-    pub errors: u64,
-    /// Compare-and-swap retries (conflicts), zero for other rows.
-    pub retries: u64,
-    /// Wall time of the row.
-    pub elapsed: Duration,
-    /// Latency of each successful operation.
-    pub latencies: Latencies,
-}
-
-impl Measured {
-    /// Successful operations per second.
-    pub fn qps(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
 /// Writes every key of the keyspace once, so range rows always find their key.
 pub async fn preload(endpoints: &[String]) -> Result<()> {
     let value = random_value();
@@ -228,54 +203,14 @@ pub async fn run(workload: Workload, endpoints: &[String], ops: u64) -> Result<M
     }
 }
 
-/// One operation: given a KV handle and the operation's number, the future yields the number of
-/// retries it needed.
-type Op = Pin<Box<dyn Future<Output = Result<u32>> + Send>>;
-
-/// Runs `ops` operations with `clients` tasks, each one request at a time, over a [`Pool`].
+/// Runs `ops` operations with `clients` tasks over a [`Pool`] of connections to `endpoints`.
 async fn closed_loop<F>(endpoints: &[String], clients: usize, ops: u64, op: F) -> Result<Measured>
 where
     F: Fn(KvClient, u64) -> Op + Send + Sync + 'static,
 {
     let pool = Pool::connect(endpoints, clients).await?;
-    let op = Arc::new(op);
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(clients);
-    for c in 0..clients {
-        let (op, next, kv) = (op.clone(), next.clone(), pool.kv(c));
-        tasks.push(tokio::spawn(async move {
-            let mut m = Measured::default();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= ops {
-                    return m;
-                }
-                let t = Instant::now();
-                match op(kv.clone(), i).await {
-                    Ok(retries) => {
-                        m.latencies.record(t.elapsed());
-                        m.ok += 1;
-                        m.retries += u64::from(retries);
-                    }
-                    Err(_) => m.errors += 1,
-                }
-            }
-        }));
-    }
-    let mut total = Measured::default();
-    for task in futures::future::join_all(tasks).await {
-        let m = task.context("client task panicked")?;
-        total.ok += m.ok;
-        total.errors += m.errors;
-        total.retries += m.retries;
-        total.latencies.merge(m.latencies);
-    }
-    total.elapsed = started.elapsed();
-    if total.ok == 0 && ops > 0 {
-        bail!("all {ops} operations failed");
-    }
-    Ok(total)
+    let handles = (0..clients).map(|c| pool.kv(c)).collect();
+    driver::closed_loop(handles, ops, op).await
 }
 
 /// Kubernetes' optimistic update of one object; yields the number of conflicts it retried.
@@ -364,9 +299,9 @@ async fn watch_latency(endpoints: &[String], samples: u64) -> Result<Measured> {
     Ok(Measured {
         ok,
         errors: errors.max(samples - ok),
-        retries: 0,
         elapsed,
         latencies,
+        ..Measured::default()
     })
 }
 
