@@ -155,6 +155,9 @@ async fn create_get_formats_and_stale_replace() -> Result<()> {
         ensure!(json["data"]["greeting"] == "hello" && json["kind"] == "ConfigMap");
         let listed = k.ok(&["get", "configmaps", "-o", "name"])?;
         ensure!(listed.contains(&format!("configmap/{name}")), "{listed}");
+        // Page by page (limit and continue) gives the same list.
+        let paged = k.ok(&["get", "configmaps", "-o", "name", "--chunk-size=1"])?;
+        ensure!(paged == listed, "paged:\n{paged}\nwhole:\n{listed}");
 
         // A replace with the version read before someone else changed it is refused.
         k.ok(&["label", "configmap", &name, "changed=yes"])?;

@@ -69,7 +69,8 @@ fn list_revision(call: &Call<'_>) -> ApiResult<i64> {
 }
 
 /// The revision a list from the watch cache must reflect, or `None` when the cache cannot
-/// answer (a continued list, an exact past revision, a page of a consistent list).
+/// answer (a continued list or an exact past revision: those read the store at their
+/// revision, which is also how the pages after a first page from the cache are read).
 async fn cache_target(call: &Call<'_>) -> ApiResult<Option<i64>> {
     if call.query.get("continue").is_some()
         || call.query.get("resourceVersionMatch") == Some("Exact")
@@ -77,19 +78,18 @@ async fn cache_target(call: &Call<'_>) -> ApiResult<Option<i64>> {
         return Ok(None);
     }
     match call.query.get("resourceVersion") {
-        // Any version will do (informers start this way); upstream ignores the limit.
+        // Any version will do (informers start this way).
         Some("0") => Ok(Some(0)),
         // At least this one.
         Some(v) => Ok(Some(
             object::parse_resource_version(v).map_err(ApiError::bad_request)?,
         )),
         // The newest: what the store has committed when the request arrived.
-        None if call.query.get("limit").is_none() => {
+        None => {
             let store = call.api.storage.store();
             store.read_barrier().await?;
             Ok(Some(store.revision()))
         }
-        None => Ok(None),
     }
 }
 
@@ -97,30 +97,36 @@ async fn cache_target(call: &Call<'_>) -> ApiResult<Option<i64>> {
 async fn list_from_cache(
     call: &Call<'_>,
     filter: &Filter,
+    limit: i64,
     at_least: i64,
 ) -> ApiResult<Response<Body>> {
     let cache = call.api.caches.get(call.resource).await?;
     cache.sync(at_least).await?;
     let prefix = storage::prefix(call.resource, call.namespace());
-    let (revision, entries) = cache.list(&prefix);
-    let selected: Vec<&Entry> = entries
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|e| filter.matches_entry(e))
-        .collect();
+    let page = cache.page(&prefix, usize::try_from(limit).unwrap_or(0), |e| {
+        filter.matches_entry(e)
+    });
+    let mut metadata = json!({ "resourceVersion": page.revision.to_string() });
+    if let Some(k) = &page.next_key {
+        metadata["continue"] = json!(encode_continue(page.revision, k));
+        if filter.is_everything() {
+            metadata["remainingItemCount"] = json!(page.remaining);
+        }
+    }
     if let Representation::Table(_) = negotiate::representation(&call.headers) {
         let list = json!({
             "kind": call.resource.list_kind,
             "apiVersion": call.resource.api_version,
-            "metadata": {"resourceVersion": revision.to_string()},
-            "items": selected.iter().map(|e| e.value()).collect::<Vec<_>>(),
+            "metadata": metadata,
+            "items": page.items.iter().map(|e| e.value()).collect::<Vec<_>>(),
         });
         return Ok(call.respond_list(&list));
     }
+    let selected: Vec<&Entry> = page.items.iter().map(AsRef::as_ref).collect();
     let head = json!({
         "kind": call.resource.list_kind,
         "apiVersion": call.resource.api_version,
-        "metadata": {"resourceVersion": revision.to_string()},
+        "metadata": metadata,
     });
     let mut body = serde_json::to_vec(&head).unwrap_or_default();
     body.pop();
@@ -142,15 +148,15 @@ async fn list_from_cache(
 /// `GET …/RESOURCE`: a page of the objects the selectors select.
 pub async fn list(call: &Call<'_>) -> ApiResult<Response<Body>> {
     let filter = Filter::from_query(call.resource, &call.query)?;
-    if let Some(at_least) = cache_target(call).await? {
-        return list_from_cache(call, &filter, at_least).await;
-    }
     let limit: i64 = match call.query.get("limit") {
         Some(l) => l
             .parse()
             .map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?,
         None => 0,
     };
+    if let Some(at_least) = cache_target(call).await? {
+        return list_from_cache(call, &filter, limit, at_least).await;
+    }
     let namespace = call.req.namespace.as_deref();
     let prefix = storage::prefix(call.resource, namespace);
     let (mut start, mut revision) = match call.query.get("continue") {

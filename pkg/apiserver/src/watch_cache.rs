@@ -64,6 +64,18 @@ impl Entry {
     }
 }
 
+/// A page of a list from the cache.
+pub struct Page {
+    /// The revision the page reflects.
+    pub revision: i64,
+    /// The objects.
+    pub items: Vec<Arc<Entry>>,
+    /// Where the next page starts (after the last key of this one), if there is more.
+    pub next_key: Option<Vec<u8>>,
+    /// How many selected objects follow this page.
+    pub remaining: usize,
+}
+
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -141,16 +153,36 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// The objects under `prefix` (a namespace, or all) and the revision they are current to.
-    pub fn list(&self, prefix: &[u8]) -> (i64, Vec<Arc<Entry>>) {
+    /// One page of the objects under `prefix` (a namespace, or all) that `select` selects, at
+    /// most `limit` (0: all), read at one revision.
+    pub fn page(&self, prefix: &[u8], limit: usize, select: impl Fn(&Entry) -> bool) -> Page {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let end = cairn_kv::prefix_end(prefix);
-        let objects = state
-            .objects
-            .range(prefix.to_vec()..end)
-            .map(|(_, e)| e.clone())
-            .collect();
-        (state.revision, objects)
+        let mut items: Vec<Arc<Entry>> = Vec::new();
+        let mut last_key: Option<&Vec<u8>> = None;
+        let mut remaining = 0;
+        for (key, entry) in state.objects.range(prefix.to_vec()..end) {
+            if !select(entry) {
+                continue;
+            }
+            if limit == 0 || items.len() < limit {
+                items.push(entry.clone());
+                last_key = Some(key);
+            } else {
+                remaining += 1;
+            }
+        }
+        let next_key = last_key.filter(|_| remaining > 0).map(|k| {
+            let mut k = k.clone();
+            k.push(0);
+            k
+        });
+        Page {
+            revision: state.revision,
+            items,
+            next_key,
+            remaining,
+        }
     }
 
     /// Subscribes a watcher: from now with the current objects (`after` None), or after a
