@@ -29,6 +29,9 @@ const HISTORY: usize = 10_000;
 /// How many changes a slow watcher may fall behind before it catches up from the history.
 const FANOUT: usize = 1024;
 
+/// How many objects a (re)load decodes at a time.
+const RELOAD_PAGE: i64 = 500;
+
 /// How long a consistent read waits for the cache before it is served by the store.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -322,24 +325,38 @@ struct Follower {
 
 impl Follower {
     /// Reads every object and starts the store watch after that revision.
+    /// Reads the objects page by page at one revision, so that only a page is ever decoded
+    /// at a time, then starts the store watch after that revision.
     async fn reload(&self) -> ApiResult<StoreFeed> {
-        let page = self.storage.list(self.resource, None, None, 0, 0).await?;
         let prefix = storage::prefix(self.resource, None);
         let mut objects = BTreeMap::new();
-        for obj in page.items {
-            let key = storage::key(
-                self.resource,
-                object::namespace(&obj),
-                object::name(&obj).unwrap_or_default(),
-            );
-            let rev = object::resource_version(&obj).unwrap_or(0);
-            objects.insert(key.clone(), Arc::new(Entry::new(self.resource, rev, obj)));
+        let mut start = None;
+        let mut revision = 0;
+        loop {
+            let page = self
+                .storage
+                .list(self.resource, None, start, revision, RELOAD_PAGE)
+                .await?;
+            revision = page.revision;
+            for obj in page.items {
+                let key = storage::key(
+                    self.resource,
+                    object::namespace(&obj),
+                    object::name(&obj).unwrap_or_default(),
+                );
+                let rev = object::resource_version(&obj).unwrap_or(0);
+                objects.insert(key, Arc::new(Entry::new(self.resource, rev, obj)));
+            }
+            match page.next_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
         }
         let (tx, rx) = mpsc::channel(1024);
         let watcher = self.storage.store().watch(
             WatchSpec {
                 range: KeyRange::new(&prefix, &cairn_kv::prefix_end(&prefix)),
-                start_revision: page.revision + 1,
+                start_revision: revision + 1,
                 prev_kv: true,
                 no_put: false,
                 no_delete: false,
@@ -351,9 +368,9 @@ impl Follower {
         // A new fan-out: watchers of the old state end and resume from a revision.
         *state = State {
             objects,
-            revision: page.revision,
+            revision,
             history: VecDeque::new(),
-            history_from: page.revision,
+            history_from: revision,
             fanout: broadcast::channel(FANOUT).0,
         };
         Ok((watcher, rx))
