@@ -20,6 +20,8 @@ pub mod snapshot;
 pub mod terms;
 
 #[cfg(test)]
+mod schedule_tests;
+#[cfg(test)]
 mod testing;
 
 use k8s_openapi::api::core::v1::Pod;
