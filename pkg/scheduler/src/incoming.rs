@@ -184,7 +184,7 @@ fn system_default_constraints(pod: &Pod) -> Vec<SpreadConstraint> {
 pub fn normalized_image_name(name: &str) -> String {
     let colon = name.rfind(':');
     let slash = name.rfind('/');
-    if colon.map_or(true, |c| slash.is_some_and(|s| c < s)) {
+    if colon.is_none_or(|c| slash.is_some_and(|s| c < s)) {
         format!("{name}:latest")
     } else {
         name.to_string()

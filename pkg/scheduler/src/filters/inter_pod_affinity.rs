@@ -112,7 +112,8 @@ pub fn filter(state: &FilterState<'_>, node: &NodeInfo) -> Result<(), Failure> {
                 pods_exist = false;
             }
         }
-        if !pods_exist && !(state.affinity.is_empty() && state.self_matches) {
+        let first_of_group = state.affinity.is_empty() && state.self_matches;
+        if !(pods_exist || first_of_group) {
             return Err(Failure::PodAffinity);
         }
     }
