@@ -77,7 +77,8 @@ impl Backoff {
 }
 
 /// Lists and watches `api` for the objects `params` selects, forever. Errors are logged and
-/// retried, never returned; every relist yields an [`Event::Init`].
+/// retried, never returned; every relist yields an [`Event::Init`]. Bookmarks are always
+/// asked for; each watch lasts `params.timeout_seconds` (default 5 minutes).
 pub fn watch_list<K>(api: Api<K>, params: WatchParams) -> impl Stream<Item = Event<K>> + Send
 where
     K: Object + Metadata<Ty = ObjectMeta>,
@@ -86,7 +87,7 @@ where
         api,
         params: WatchParams {
             allow_bookmarks: true,
-            timeout_seconds: Some(WATCH_TIMEOUT_SECONDS),
+            timeout_seconds: params.timeout_seconds.or(Some(WATCH_TIMEOUT_SECONDS)),
             ..params
         },
         resource_version: None,
