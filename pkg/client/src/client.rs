@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 
 use crate::config::{Config, Credentials};
@@ -88,6 +88,8 @@ impl Client {
             .wrap_connector(http);
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .http2_only(true)
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             // Keep the one connection alive through idle periods and notice a dead peer.
             .http2_keep_alive_interval(Duration::from_secs(30))
             .http2_keep_alive_timeout(Duration::from_secs(10))
