@@ -76,6 +76,9 @@ pub struct ServerOpts {
     pub server: Option<String>,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
+    /// Run the scheduler (off by default: its Lease renewals would write to the store every
+    /// two seconds, which the etcd conformance tests must not see).
+    pub scheduler: bool,
 }
 
 impl ServerOpts {
@@ -94,6 +97,7 @@ impl ServerOpts {
             token: None,
             server: None,
             extra_args: Vec::new(),
+            scheduler: false,
         }
     }
 
@@ -133,6 +137,9 @@ impl ServerOpts {
             "--write-kubeconfig".into(),
             data_dir.join("kubeconfig.yaml").into(),
         ];
+        if !self.scheduler {
+            args.push("--disable-scheduler".into());
+        }
         if let Some(token) = &self.token {
             args.extend(["--token".into(), token.into()]);
         }

@@ -87,6 +87,9 @@ pub struct ServerArgs {
     /// Do not run an agent on this server.
     #[arg(long, env = "CAIRN_DISABLE_AGENT")]
     pub disable_agent: bool,
+    /// Do not run the scheduler on this server.
+    #[arg(long, env = "CAIRN_DISABLE_SCHEDULER")]
+    pub disable_scheduler: bool,
     /// Extra names or addresses for the serving certificate.
     #[arg(long, env = "CAIRN_TLS_SAN", value_delimiter = ',')]
     pub tls_san: Vec<String>,

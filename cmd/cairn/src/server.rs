@@ -262,6 +262,26 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         &api_url,
         &pki,
     )?;
+    if !args.disable_scheduler {
+        let (cert, key) = crate::kubeconfig::admin_credentials(&pki)?;
+        let client = cairn_client::Client::new(cairn_client::Config::new(
+            api_url.clone(),
+            pki.ca_bundle_pem(),
+            cairn_client::Credentials::ClientCert {
+                cert_pem: cert,
+                key_pem: key,
+            },
+        ))
+        .context("a client of our own API for the scheduler")?
+        .with_field_manager(cairn_scheduler::SCHEDULER_NAME);
+        tasks.spawn(while_leader(
+            client,
+            "kube-scheduler",
+            format!("{node_name}_{:x}", store.id()),
+            shutdown.clone(),
+            |client, stop| cairn_scheduler::run(client, stop),
+        ));
+    }
     if args.disable_agent {
         tracing::debug!("agent disabled");
     }
@@ -286,6 +306,55 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
     match failure {
         Some(reason) => bail!("the store failed: {reason}"),
         None => Ok(()),
+    }
+}
+
+/// Runs `component` while this server holds the component's Lease in `kube-system` (one
+/// active scheduler or controller manager per cluster, as upstream elects them), stopping it
+/// when leadership is lost and starting it again when it is regained.
+async fn while_leader<F, Fut>(
+    client: cairn_client::Client,
+    lease: &'static str,
+    identity: String,
+    shutdown: CancellationToken,
+    component: F,
+) where
+    F: Fn(cairn_client::Client, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let config = cairn_client::LeaderElectionConfig::new("kube-system", lease, &identity);
+    let elector = match cairn_client::LeaderElector::new(client.clone(), config) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(lease, error = %e, "cannot elect a leader");
+            return;
+        }
+    };
+    let mut leading = elector.subscribe();
+    tokio::spawn(elector.run(shutdown.clone()));
+    loop {
+        // Wait to lead.
+        while !*leading.borrow_and_update() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = leading.changed() => if changed.is_err() { return },
+            }
+        }
+        tracing::info!(lease, %identity, "leading");
+        let stop = shutdown.child_token();
+        let running = tokio::spawn(component(client.clone(), stop.clone()));
+        while *leading.borrow_and_update() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = leading.changed() => if changed.is_err() { break },
+            }
+        }
+        stop.cancel();
+        let _ = running.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tracing::warn!(lease, "lost the lease; stopped until it is regained");
     }
 }
 

@@ -3,7 +3,8 @@
 //! default filter plugins (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity,
 //! NodePorts, NodeResourcesFit, PodTopologySpread, InterPodAffinity) and score plugins with
 //! their weights, and returns the chosen node or, when none fits, upstream's reasons. No
-//! IO, no async: the loop that watches, queues and binds lives around it.
+//! IO, no async. The loop that watches, queues and binds through the API ([`run()`], in
+//! `run.rs`) is the crate's only IO and calls the core.
 //!
 //! Like upstream, when the cluster has 100 nodes or more only
 //! [`num_feasible_nodes_to_find`] feasible nodes are looked for, starting where the previous
@@ -15,6 +16,7 @@ pub mod filters;
 pub mod incoming;
 pub mod message;
 pub mod resources;
+pub mod run;
 pub mod scores;
 pub mod snapshot;
 pub mod terms;
@@ -27,6 +29,7 @@ mod testing;
 use k8s_openapi::api::core::v1::Pod;
 
 pub use message::Unschedulable;
+pub use run::{SCHEDULER_NAME, run};
 pub use snapshot::{Snapshot, SnapshotError};
 
 use filters::{Failure, PreFiltered};

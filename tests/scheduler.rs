@@ -1,0 +1,150 @@
+//! The scheduler inside `cairn server`, driven with the real kubectl: pods are placed on nodes
+//! that fit, spread over equal nodes, and a pod that fits nowhere says why, as upstream says
+//! it, until the cluster changes so that it fits.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail, ensure};
+use cairn_tests::kubectl::{Kubectl, VERSIONS};
+use cairn_tests::{Server, ServerOpts};
+
+fn node(name: &str, cpu: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  labels: {{kubernetes.io/hostname: {name}{labels}}}
+status:
+  capacity: {{cpu: '{cpu}', memory: 8Gi, pods: '110'}}
+  allocatable: {{cpu: '{cpu}', memory: 8Gi, pods: '110'}}
+  conditions:
+  - {{type: Ready, status: 'True', reason: KubeletReady, message: ready}}
+"
+    )
+}
+
+fn pod(name: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    resources: {{requests: {{cpu: 500m, memory: 64Mi}}}}
+{extra_spec}"
+    )
+}
+
+/// Polls `jsonpath` on an object until it is not empty.
+async fn wait_for(k: &Kubectl, args: &[&str], what: &str) -> Result<String> {
+    for _ in 0..100 {
+        let out = k.run(args)?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !text.is_empty() {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{what} never happened")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_are_placed_where_they_fit_and_say_why_not() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    opts.scheduler = true;
+    let server = Server::start(opts).await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    for (name, labels) in [("n1", ""), ("n2", "")] {
+        k.ok_with_input(&["create", "-f", "-"], &node(name, "2", labels))?;
+    }
+
+    // Four pods of half a CPU: two on each node.
+    for i in 0..4 {
+        k.ok_with_input(&["create", "-f", "-"], &pod(&format!("p{i}"), ""))?;
+    }
+    let mut per_node = std::collections::BTreeMap::new();
+    for i in 0..4 {
+        let name = format!("p{i}");
+        let node = wait_for(
+            &k,
+            &["get", "pod", &name, "-o", "jsonpath={.spec.nodeName}"],
+            &format!("{name} placed"),
+        )
+        .await?;
+        *per_node.entry(node).or_insert(0) += 1;
+    }
+    ensure!(
+        per_node.values().all(|n| *n == 2),
+        "not spread: {per_node:?}"
+    );
+
+    // A pod for nodes labelled disk=ssd waits, saying why.
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        &pod("picky", "  nodeSelector: {disk: ssd}\n"),
+    )?;
+    let message = wait_for(
+        &k,
+        &[
+            "get",
+            "pod",
+            "picky",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ],
+        "PodScheduled=False on picky",
+    )
+    .await?;
+    ensure!(
+        message == "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
+        "{message}"
+    );
+    let events = wait_for(
+        &k,
+        &[
+            "get",
+            "events",
+            "--field-selector=involvedObject.name=picky,reason=FailedScheduling",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ],
+        "a FailedScheduling event",
+    )
+    .await?;
+    ensure!(events == message, "{events}");
+    // Too big for any node.
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: huge}\nspec:\n  containers:\n  - {name: c, image: busybox, resources: {requests: {cpu: '64'}}}\n",
+    )?;
+    let message = wait_for(
+        &k,
+        &[
+            "get",
+            "pod",
+            "huge",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ],
+        "PodScheduled=False on huge",
+    )
+    .await?;
+    ensure!(
+        message == "0/2 nodes are available: 2 Insufficient cpu.",
+        "{message}"
+    );
+
+    // A node that fits arrives: the waiting pod is placed on it.
+    k.ok_with_input(&["create", "-f", "-"], &node("n3", "2", ", disk: ssd"))?;
+    let placed = wait_for(
+        &k,
+        &["get", "pod", "picky", "-o", "jsonpath={.spec.nodeName}"],
+        "picky placed",
+    )
+    .await?;
+    ensure!(placed == "n3", "{placed}");
+    Ok(())
+}
