@@ -279,7 +279,7 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
             "kube-scheduler",
             format!("{node_name}_{:x}", store.id()),
             shutdown.clone(),
-            |client, stop| cairn_scheduler::run(client, stop),
+            cairn_scheduler::run,
         ));
     }
     if args.disable_agent {
