@@ -46,10 +46,18 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with extra `cairn server` arguments for every member.
     pub async fn start_with_args(size: usize, extra_args: &[&str]) -> Result<Self> {
+        Self::start_with(size, |o| {
+            o.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        })
+        .await
+    }
+
+    /// Like [`Cluster::start`], with every member's options changed by `change` first.
+    pub async fn start_with(size: usize, change: impl Fn(&mut ServerOpts)) -> Result<Self> {
         let exclusive = exclusive().await;
         let mut opts = Self::member_opts(size)?;
         for o in &mut opts {
-            o.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+            change(o);
         }
         let first = Server::start(opts[0].clone())
             .await

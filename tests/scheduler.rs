@@ -148,3 +148,61 @@ async fn pods_are_placed_where_they_fit_and_say_why_not() -> Result<()> {
     ensure!(placed == "n3", "{placed}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduling_continues_when_the_active_schedulers_server_dies() -> Result<()> {
+    let mut cluster = cairn_tests::Cluster::start_with(3, |o| o.scheduler = true).await?;
+    let on = |c: &cairn_tests::Cluster, i: usize| {
+        Kubectl::new(VERSIONS[1], &c.nodes[i].kubeconfig(), c.nodes[i].dir())
+    };
+    let k = on(&cluster, 0)?;
+    k.ok_with_input(&["create", "-f", "-"], &node("n1", "8", ""))?;
+    k.ok_with_input(&["create", "-f", "-"], &pod("before", ""))?;
+    wait_for(
+        &k,
+        &["get", "pod", "before", "-o", "jsonpath={.spec.nodeName}"],
+        "before placed",
+    )
+    .await?;
+
+    // Kill the server whose scheduler holds the Lease.
+    let holder = k.ok(&[
+        "get",
+        "lease",
+        "kube-scheduler",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])?;
+    let active = cluster
+        .nodes
+        .iter()
+        .position(|s| holder.starts_with(&format!("{}_", s.opts().name)))
+        .ok_or_else(|| anyhow::anyhow!("no server holds the Lease: {holder:?}"))?;
+    cluster.nodes[active].kill9();
+    let survivor = on(&cluster, (active + 1) % 3)?;
+    survivor.ok_with_input(&["create", "-f", "-"], &pod("after", ""))?;
+    // Another server's scheduler takes over once the Lease expires (15 s).
+    for _ in 0..60 {
+        let node = survivor.ok(&["get", "pod", "after", "-o", "jsonpath={.spec.nodeName}"])?;
+        if node == "n1" {
+            let holder_now = survivor.ok(&[
+                "get",
+                "lease",
+                "kube-scheduler",
+                "-n",
+                "kube-system",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])?;
+            ensure!(
+                holder_now != holder,
+                "the dead server still holds the Lease"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("the pod created after the kill was never placed")
+}

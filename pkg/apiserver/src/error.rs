@@ -18,6 +18,9 @@ pub struct ApiError {
     pub details: Option<Value>,
 }
 
+/// How long a client is asked to wait before retrying a request the store could not serve.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
 /// The result of a handler.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
@@ -202,6 +205,18 @@ impl ApiError {
         ApiError::new(504, "Timeout", message)
     }
 
+    /// 503 with `Retry-After`: the store has no reachable leader right now (an election, a
+    /// dead member); clients such as kubectl retry by themselves.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "ServiceUnavailable", message)
+            .with_details(json!({ "retryAfterSeconds": RETRY_AFTER_SECONDS }))
+    }
+
+    /// Seconds a client should wait before retrying, when it should.
+    pub fn retry_after(&self) -> Option<u32> {
+        (self.code == 503).then_some(RETRY_AFTER_SECONDS)
+    }
+
     /// 500.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(500, "InternalError", message)
@@ -233,6 +248,12 @@ impl From<cairn_kv::Error> for ApiError {
             )),
             cairn_kv::Error::RequestTooLarge => ApiError::too_large(),
             cairn_kv::Error::Timeout => ApiError::timeout(format!("{e}")),
+            cairn_kv::Error::NoLeader
+            | cairn_kv::Error::LeaderChanged
+            | cairn_kv::Error::Stopped
+            | cairn_kv::Error::Peer(_) => ApiError::unavailable(format!(
+                "the store cannot serve this request now ({e}); retry"
+            )),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -44,10 +44,15 @@ pub fn json_typed(status: StatusCode, content_type: &str, value: &Value) -> Resp
     )
 }
 
-/// A Status error.
+/// A Status error (with `Retry-After` when the client should retry).
 pub fn error(e: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &e.status())
+    let mut r = json(status, &e.status());
+    if let Some(seconds) = e.retry_after() {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    r
 }
 
 /// Plain text.
