@@ -76,9 +76,9 @@ pub struct ServerOpts {
     pub server: Option<String>,
     /// Extra arguments appended verbatim.
     pub extra_args: Vec<String>,
-    /// Run the scheduler (off by default: its Lease renewals would write to the store every
-    /// two seconds, which the etcd conformance tests must not see).
-    pub scheduler: bool,
+    /// Run the scheduler and the controller manager (off by default: their Lease renewals
+    /// write to the store every two seconds, which the etcd conformance tests must not see).
+    pub control_loops: bool,
 }
 
 impl ServerOpts {
@@ -97,7 +97,7 @@ impl ServerOpts {
             token: None,
             server: None,
             extra_args: Vec::new(),
-            scheduler: false,
+            control_loops: false,
         }
     }
 
@@ -137,8 +137,9 @@ impl ServerOpts {
             "--write-kubeconfig".into(),
             data_dir.join("kubeconfig.yaml").into(),
         ];
-        if !self.scheduler {
+        if !self.control_loops {
             args.push("--disable-scheduler".into());
+            args.push("--disable-controller-manager".into());
         }
         if let Some(token) = &self.token {
             args.extend(["--token".into(), token.into()]);

@@ -637,6 +637,7 @@ async fn generators_tables_describe_and_explain() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn namespace_deletion_waits_for_its_finalizer() -> Result<()> {
+    // Without the controller manager, nothing empties and finalizes the namespace.
     let server = server().await?;
     let k = Kubectl::new(VERSIONS[0], &server.kubeconfig(), server.dir())?;
     k.ok_with_input(
@@ -913,5 +914,35 @@ async fn every_server_of_a_cluster_serves_the_same_objects() -> Result<()> {
             "server {i}: {listed}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_namespace_deletes_its_content() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    opts.control_loops = true;
+    let server = Server::start(opts).await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    k.ok_with_input(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n",
+    )?;
+    k.ok_with_input(
+        &["apply", "-n", "gone", "-f", "-"],
+        &deployment("web", 1, "nginx"),
+    )?;
+    k.ok(&[
+        "create",
+        "configmap",
+        "c",
+        "-n",
+        "gone",
+        "--from-literal=a=b",
+    ])?;
+    // kubectl waits until the namespace is gone.
+    let out = k.ok(&["delete", "namespace", "gone", "--timeout=60s"])?;
+    ensure!(out.trim() == "namespace \"gone\" deleted", "{out}");
+    let left = k.ok(&["get", "deployments,configmaps", "-n", "gone", "-o", "name"])?;
+    ensure!(left.trim().is_empty(), "{left}");
     Ok(())
 }

@@ -54,7 +54,7 @@ async fn wait_for(k: &Kubectl, args: &[&str], what: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_are_placed_where_they_fit_and_say_why_not() -> Result<()> {
     let mut opts = ServerOpts::single()?;
-    opts.scheduler = true;
+    opts.control_loops = true;
     let server = Server::start(opts).await?;
     let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
     for (name, labels) in [("n1", ""), ("n2", "")] {
@@ -151,7 +151,7 @@ async fn pods_are_placed_where_they_fit_and_say_why_not() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduling_continues_when_the_active_schedulers_server_dies() -> Result<()> {
-    let mut cluster = cairn_tests::Cluster::start_with(3, |o| o.scheduler = true).await?;
+    let mut cluster = cairn_tests::Cluster::start_with(3, |o| o.control_loops = true).await?;
     let on = |c: &cairn_tests::Cluster, i: usize| {
         Kubectl::new(VERSIONS[1], &c.nodes[i].kubeconfig(), c.nodes[i].dir())
     };

@@ -87,6 +87,9 @@ pub struct ServerArgs {
     /// Do not run an agent on this server.
     #[arg(long, env = "CAIRN_DISABLE_AGENT")]
     pub disable_agent: bool,
+    /// Do not run the controller manager on this server.
+    #[arg(long, env = "CAIRN_DISABLE_CONTROLLER_MANAGER")]
+    pub disable_controller_manager: bool,
     /// Do not run the scheduler on this server.
     #[arg(long, env = "CAIRN_DISABLE_SCHEDULER")]
     pub disable_scheduler: bool,

@@ -262,24 +262,33 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<()> {
         &api_url,
         &pki,
     )?;
+    let (cert, key) = crate::kubeconfig::admin_credentials(&pki)?;
+    let client = cairn_client::Client::new(cairn_client::Config::new(
+        api_url.clone(),
+        pki.ca_bundle_pem(),
+        cairn_client::Credentials::ClientCert {
+            cert_pem: cert,
+            key_pem: key,
+        },
+    ))
+    .context("a client of our own API for the control loops")?;
+    let identity = format!("{node_name}_{:x}", store.id());
     if !args.disable_scheduler {
-        let (cert, key) = crate::kubeconfig::admin_credentials(&pki)?;
-        let client = cairn_client::Client::new(cairn_client::Config::new(
-            api_url.clone(),
-            pki.ca_bundle_pem(),
-            cairn_client::Credentials::ClientCert {
-                cert_pem: cert,
-                key_pem: key,
-            },
-        ))
-        .context("a client of our own API for the scheduler")?
-        .with_field_manager(cairn_scheduler::SCHEDULER_NAME);
         tasks.spawn(while_leader(
-            client,
+            client.with_field_manager(cairn_scheduler::SCHEDULER_NAME),
             "kube-scheduler",
-            format!("{node_name}_{:x}", store.id()),
+            identity.clone(),
             shutdown.clone(),
             cairn_scheduler::run,
+        ));
+    }
+    if !args.disable_controller_manager {
+        tasks.spawn(while_leader(
+            client.with_field_manager("cairn-controller-manager"),
+            cairn_controllers::LEASE,
+            identity,
+            shutdown.clone(),
+            cairn_controllers::run,
         ));
     }
     if args.disable_agent {

@@ -164,7 +164,18 @@ impl<K: Object> Api<K> {
 
     /// Replaces the status of object `name` (through `/status`).
     pub async fn replace_status(&self, name: &str, object: &K) -> Result<K> {
-        let path = format!("{}/status{}", self.item(name), self.write_query());
+        self.replace_subresource(name, "status", object).await
+    }
+
+    /// Replaces object `name` through one of its subresources (`status`, or a namespace's
+    /// `finalize`).
+    pub async fn replace_subresource(
+        &self,
+        name: &str,
+        subresource: &str,
+        object: &K,
+    ) -> Result<K> {
+        let path = format!("{}/{subresource}{}", self.item(name), self.write_query());
         let body = Self::json(object)?;
         self.client.request(Method::PUT, &path, Some(body)).await
     }
