@@ -162,38 +162,63 @@ async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
         ensure!(name.starts_with("hollow-"), "{name}");
         let labels = node.metadata.labels.as_ref().context("no labels")?;
         ensure!(labels.get("kubernetes.io/hostname").map(String::as_str) == Some(name));
-        ensure!(labels.get("node.kubernetes.io/instance-type").map(String::as_str) == Some("hollow"));
-        ensure!(labels.get("tier").map(String::as_str) == Some("test"));
-        let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
         ensure!(
-            taints.len() == 1 && taints[0].key == "dedicated" && taints[0].effect == "PreferNoSchedule",
+            labels
+                .get("node.kubernetes.io/instance-type")
+                .map(String::as_str)
+                == Some("hollow")
+        );
+        ensure!(labels.get("tier").map(String::as_str) == Some("test"));
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        ensure!(
+            taints.len() == 1
+                && taints[0].key == "dedicated"
+                && taints[0].effect == "PreferNoSchedule",
             "{taints:?}"
         );
         let status = node.status.as_ref().context("no status")?;
         let capacity = status.capacity.as_ref().context("no capacity")?;
-        ensure!(capacity["pods"].0 == "110" && capacity["cpu"].0 == "4" && capacity["memory"].0 == "8Gi");
+        ensure!(
+            capacity["pods"].0 == "110"
+                && capacity["cpu"].0 == "4"
+                && capacity["memory"].0 == "8Gi"
+        );
         let info = status.node_info.as_ref().context("no nodeInfo")?;
         ensure!(info.kubelet_version == "v1.33.1+cairn-hollow");
         let addresses = status.addresses.as_ref().context("no addresses")?;
-        ensure!(addresses.iter().any(|a| a.type_ == "InternalIP" && a.address.starts_with("10.")));
+        ensure!(
+            addresses
+                .iter()
+                .any(|a| a.type_ == "InternalIP" && a.address.starts_with("10."))
+        );
     }
 
     // Each node's Lease is renewed: its renewTime moves on within the renew interval.
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     for i in 0..3 {
         let name = format!("hollow-{i}");
-        let first = eventually(&format!("the lease of {name}"), Duration::from_secs(15), || async {
-            Ok(leases.get_opt(&name).await?)
-        })
+        let first = eventually(
+            &format!("the lease of {name}"),
+            Duration::from_secs(15),
+            || async { Ok(leases.get_opt(&name).await?) },
+        )
         .await?;
         let spec = first.spec.as_ref().context("no lease spec")?;
         ensure!(spec.holder_identity.as_deref() == Some(name.as_str()));
         ensure!(spec.lease_duration_seconds == Some(40));
         let before = renew_time(&first).context("no renewTime")?;
-        eventually(&format!("{name}'s lease renewed"), Duration::from_secs(25), || async {
-            let lease = leases.get(&name).await?;
-            Ok(renew_time(&lease).filter(|t| *t > before))
-        })
+        eventually(
+            &format!("{name}'s lease renewed"),
+            Duration::from_secs(25),
+            || async {
+                let lease = leases.get(&name).await?;
+                Ok(renew_time(&lease).filter(|t| *t > before))
+            },
+        )
         .await?;
     }
 
@@ -204,8 +229,10 @@ async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
     bound_pod(&pods, "bad", Some("false"), "hollow-2").await?;
     let web = eventually("web Running and Ready", Duration::from_secs(20), || async {
         let pod = pods.get("web").await?;
-        Ok((phase(&pod) == Some("Running") && condition(&pod, "Ready").as_deref() == Some("True"))
-            .then_some(pod))
+        Ok(
+            (phase(&pod) == Some("Running") && condition(&pod, "Ready").as_deref() == Some("True"))
+                .then_some(pod),
+        )
     })
     .await?;
     let status = web.status.as_ref().context("no status")?;
@@ -213,18 +240,39 @@ async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
     ensure!(pod_ip.starts_with("10."), "{pod_ip}");
     ensure!(status.host_ip.is_some() && status.start_time.is_some());
     for type_ in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
-        ensure!(condition(&web, type_).as_deref() == Some("True"), "{type_}: {status:?}");
+        ensure!(
+            condition(&web, type_).as_deref() == Some("True"),
+            "{type_}: {status:?}"
+        );
     }
-    let container = &status.container_statuses.as_ref().context("no containerStatuses")?[0];
+    let container = &status
+        .container_statuses
+        .as_ref()
+        .context("no containerStatuses")?[0];
     ensure!(container.ready && container.started == Some(true) && container.restart_count == 0);
-    ensure!(container.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
-    ensure!(container.container_id.as_deref().is_some_and(|id| id.starts_with("hollow://")));
+    ensure!(
+        container
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .is_some()
+    );
+    ensure!(
+        container
+            .container_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("hollow://"))
+    );
 
     for (name, wanted, exit_code) in [("ok", "Succeeded", 0), ("bad", "Failed", 1)] {
-        let pod = eventually(&format!("{name} {wanted}"), Duration::from_secs(20), || async {
-            let pod = pods.get(name).await?;
-            Ok((phase(&pod) == Some(wanted)).then_some(pod))
-        })
+        let pod = eventually(
+            &format!("{name} {wanted}"),
+            Duration::from_secs(20),
+            || async {
+                let pod = pods.get(name).await?;
+                Ok((phase(&pod) == Some(wanted)).then_some(pod))
+            },
+        )
         .await?;
         let container = &pod
             .status
@@ -236,7 +284,10 @@ async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
             .as_ref()
             .and_then(|s| s.terminated.as_ref())
             .context("not terminated")?;
-        ensure!(terminated.exit_code == exit_code && !container.ready, "{container:?}");
+        ensure!(
+            terminated.exit_code == exit_code && !container.ready,
+            "{container:?}"
+        );
     }
 
     // Deleting a running pod (with the default grace period) removes it at once.

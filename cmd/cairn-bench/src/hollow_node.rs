@@ -111,7 +111,10 @@ fn labels(shape: &NodeShape, name: &str) -> BTreeMap<String, String> {
         ("kubernetes.io/hostname".to_string(), name.to_string()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
         ("kubernetes.io/arch".to_string(), arch().to_string()),
-        ("node.kubernetes.io/instance-type".to_string(), "hollow".to_string()),
+        (
+            "node.kubernetes.io/instance-type".to_string(),
+            "hollow".to_string(),
+        ),
     ]);
     labels.extend(shape.labels.clone());
     labels
@@ -177,7 +180,12 @@ pub fn node_status(shape: &NodeShape, index: usize, now: Timestamp) -> NodeStatu
                 "KubeletHasSufficientPID",
                 "kubelet has sufficient PID available",
             ),
-            condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            condition(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            ),
         ]),
         addresses: Some(vec![
             NodeAddress {
@@ -340,7 +348,10 @@ mod tests {
     #[test]
     fn taints_and_labels_parse() {
         let t = parse_taint("gpu:NoExecute").unwrap();
-        assert_eq!((t.key.as_str(), t.value, t.effect.as_str()), ("gpu", None, "NoExecute"));
+        assert_eq!(
+            (t.key.as_str(), t.value, t.effect.as_str()),
+            ("gpu", None, "NoExecute")
+        );
         assert!(parse_taint("a=b:Sometimes").is_err());
         assert!(parse_taint("a=b").is_err());
         assert_eq!(parse_label("a=b=c").unwrap(), ("a".into(), "b=c".into()));
@@ -368,7 +379,10 @@ mod tests {
         let status = node_status(&shape, 3, Timestamp::UNIX_EPOCH);
         assert_eq!(status.capacity.unwrap()["pods"].0, "110");
         let ready = status.conditions.unwrap().pop().unwrap();
-        assert_eq!((ready.type_.as_str(), ready.status.as_str()), ("Ready", "True"));
+        assert_eq!(
+            (ready.type_.as_str(), ready.status.as_str()),
+            ("Ready", "True")
+        );
         assert_eq!(ready.reason.as_deref(), Some("KubeletReady"));
         assert_eq!(status.node_info.unwrap().kubelet_version, KUBELET_VERSION);
     }

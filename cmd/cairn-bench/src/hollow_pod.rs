@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cairn_client::{Api, Client, DeleteParams, Event, Patch, Preconditions, WatchParams, watch_list};
+use cairn_client::{
+    Api, Client, DeleteParams, Event, Patch, Preconditions, WatchParams, watch_list,
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -217,7 +219,8 @@ impl Pods {
                     Ok(_) => break,
                     Err(e) if e.is_not_found() => return Ok(()),
                     Err(e) if attempt == WRITE_ATTEMPTS => {
-                        return Err(e).context(format!("writing the status of pod {namespace}/{name}"));
+                        return Err(e)
+                            .context(format!("writing the status of pod {namespace}/{name}"));
                     }
                     Err(_) => tokio::time::sleep(delay).await,
                 }
@@ -320,12 +323,21 @@ mod tests {
         assert_eq!(Outcome::of(&pod(None)), Outcome::Running);
         assert_eq!(Outcome::of(&pod(Some(&["true"]))), Outcome::Succeeded);
         assert_eq!(Outcome::of(&pod(Some(&["false"]))), Outcome::Failed);
-        assert_eq!(Outcome::of(&pod(Some(&["sh", "-c", "true"]))), Outcome::Running);
+        assert_eq!(
+            Outcome::of(&pod(Some(&["sh", "-c", "true"]))),
+            Outcome::Running
+        );
     }
 
     #[test]
     fn a_running_pod_is_ready_with_its_addresses() {
-        let patch = status_patch(&pod(None), Outcome::Running, "10.0.0.1", "10.128.0.1", Timestamp::UNIX_EPOCH);
+        let patch = status_patch(
+            &pod(None),
+            Outcome::Running,
+            "10.0.0.1",
+            "10.128.0.1",
+            Timestamp::UNIX_EPOCH,
+        );
         let status = &patch["status"];
         assert_eq!(status["phase"], "Running");
         assert_eq!(status["podIP"], "10.128.0.1");
@@ -337,7 +349,12 @@ mod tests {
         let container = &status["containerStatuses"][0];
         assert_eq!(container["ready"], true);
         assert_eq!(container["containerID"], "hollow://u-1/c");
-        assert!(container["imageID"].as_str().unwrap().starts_with("busybox@sha256:"));
+        assert!(
+            container["imageID"]
+                .as_str()
+                .unwrap()
+                .starts_with("busybox@sha256:")
+        );
         assert!(container["state"]["running"]["startedAt"].is_string());
         // The patch decodes as a pod status.
         let _: Pod = serde_json::from_value(patch).unwrap();
@@ -346,13 +363,22 @@ mod tests {
     #[test]
     fn a_finished_pod_says_how_it_exited() {
         let pod = pod(Some(&["false"]));
-        let patch = status_patch(&pod, Outcome::Failed, "10.0.0.1", "10.128.0.2", Timestamp::UNIX_EPOCH);
+        let patch = status_patch(
+            &pod,
+            Outcome::Failed,
+            "10.0.0.1",
+            "10.128.0.2",
+            Timestamp::UNIX_EPOCH,
+        );
         let container = &patch["status"]["containerStatuses"][0];
         assert_eq!(patch["status"]["phase"], "Failed");
         assert_eq!(container["ready"], false);
         assert_eq!(container["state"]["terminated"]["exitCode"], 1);
         assert_eq!(container["state"]["terminated"]["reason"], "Error");
         let ok = status_patch(&pod, Outcome::Succeeded, "h", "p", Timestamp::UNIX_EPOCH);
-        assert_eq!(ok["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(
+            ok["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
     }
 }
