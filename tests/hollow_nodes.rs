@@ -24,8 +24,12 @@ fn bench_binary() -> PathBuf {
         .join("cairn-bench")
 }
 
-/// A `cairn-bench hollow-nodes` process, killed by PID when dropped.
-struct HollowNodes(Child);
+/// A `cairn-bench hollow-nodes` process, killed by PID when dropped; its stdout goes to a file.
+struct HollowNodes {
+    child: Child,
+    stdout: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl HollowNodes {
     fn start(server: &Server, args: &[&str]) -> Result<Self> {
@@ -36,22 +40,40 @@ impl HollowNodes {
             binary.display()
         );
         let kubeconfig = server.kubeconfig();
+        let dir = tempfile::tempdir()?;
+        let stdout = dir.path().join("stdout");
         let child = Command::new(&binary)
             .arg("hollow-nodes")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(args)
             .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout)?)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self(child))
+        Ok(Self {
+            child,
+            stdout,
+            _dir: dir,
+        })
+    }
+
+    /// Sends SIGTERM to the process (by PID), waits for it and returns what it printed.
+    fn terminate(&mut self) -> Result<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM failed");
+        let exit = self.child.wait()?;
+        ensure!(exit.success(), "hollow-nodes exited with {exit}");
+        Ok(std::fs::read_to_string(&self.stdout)?)
     }
 }
 
 impl Drop for HollowNodes {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -122,7 +144,7 @@ async fn bound_pod(pods: &Api<Pod>, name: &str, command: Option<&str>, node: &st
 async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
     let server = Server::start(ServerOpts::single()?).await?;
     let client = client(&server)?;
-    let _hollow = HollowNodes::start(
+    let mut hollow = HollowNodes::start(
         &server,
         &[
             "--count",
@@ -296,5 +318,14 @@ async fn hollow_nodes_register_heartbeat_and_run_pods() -> Result<()> {
         Ok(pods.get_opt("web").await?.is_none().then_some(()))
     })
     .await?;
+
+    // SIGTERM ends the process with a summary.
+    let printed = hollow.terminate()?;
+    let summary = printed.lines().last().unwrap_or_default();
+    ensure!(
+        summary.contains("3 nodes")
+            && summary.contains("3 pods handled (1 running, 1 succeeded, 1 failed), 1 removed"),
+        "{printed}"
+    );
     Ok(())
 }
