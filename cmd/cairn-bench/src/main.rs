@@ -4,7 +4,8 @@
 //! runs the same put, range, compare-and-swap and watch rows against both, and prints a Markdown
 //! table with throughput, latency, memory and fsync figures. `cairn-bench api` measures cairn's
 //! Kubernetes API server alone (create, update, get, list, watch; the latency, list and
-//! watcher-memory targets). This file only parses the command line and dispatches.
+//! watcher-memory targets). `cairn-bench hollow-nodes` runs many simulated nodes in one process
+//! (`hollow`). This file only parses the command line and dispatches.
 
 mod api;
 mod api_client;
@@ -13,6 +14,9 @@ mod api_workloads;
 mod connections;
 mod driver;
 mod fsync;
+mod hollow;
+mod hollow_node;
+mod hollow_pod;
 mod kv;
 mod procfs;
 mod report;
@@ -39,16 +43,26 @@ enum Command {
     /// Measure cairn's Kubernetes API server (ConfigMaps and Pods: create, update, get, list,
     /// watch) against absolute targets.
     Api(api::Args),
+    /// Simulated nodes: register N Nodes, keep their Leases fresh and move the pods bound to
+    /// them to Running (or Succeeded/Failed) without running anything.
+    HollowNodes(hollow::Args),
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Hollow nodes run until a signal and then print a summary, so they handle signals
+    // themselves.
+    let command = match cli.command {
+        Command::HollowNodes(args) => return hollow::run(args).await,
+        command => command,
+    };
     let mut terminate = signal(SignalKind::terminate())?;
     // Returning drops the running benchmark, whose servers are killed on drop.
     tokio::select! {
         result = async {
-            match cli.command {
+            match command {
+                Command::HollowNodes(_) => unreachable!("dispatched above"),
                 Command::Kv(args) => kv::run(args).await,
                 Command::Api(args) => api::run(args).await,
             }
