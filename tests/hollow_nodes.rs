@@ -4,79 +4,17 @@
 //! would make them.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use cairn_client::{Api, Client, Config, DeleteParams, ListParams};
-use cairn_tests::cairn_server::cairn_binary;
+use cairn_tests::hollow::HollowNodes;
 use cairn_tests::{Server, ServerOpts};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
 
 /// The `cairn-bench` binary built beside the cairn binary under test.
-fn bench_binary() -> PathBuf {
-    cairn_binary()
-        .parent()
-        .expect("the cairn binary is in a directory")
-        .join("cairn-bench")
-}
-
-/// A `cairn-bench hollow-nodes` process, killed by PID when dropped; its stdout goes to a file.
-struct HollowNodes {
-    child: Child,
-    stdout: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl HollowNodes {
-    fn start(server: &Server, args: &[&str]) -> Result<Self> {
-        let binary = bench_binary();
-        ensure!(
-            binary.exists(),
-            "cairn-bench not found at {} (build it with `cargo build -p cairn-bench`)",
-            binary.display()
-        );
-        let kubeconfig = server.kubeconfig();
-        let dir = tempfile::tempdir()?;
-        let stdout = dir.path().join("stdout");
-        let child = Command::new(&binary)
-            .arg("hollow-nodes")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout)?)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self {
-            child,
-            stdout,
-            _dir: dir,
-        })
-    }
-
-    /// Sends SIGTERM to the process (by PID), waits for it and returns what it printed.
-    fn terminate(&mut self) -> Result<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        ensure!(status.success(), "kill -TERM failed");
-        let exit = self.child.wait()?;
-        ensure!(exit.success(), "hollow-nodes exited with {exit}");
-        Ok(std::fs::read_to_string(&self.stdout)?)
-    }
-}
-
-impl Drop for HollowNodes {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn client(server: &Server) -> Result<Client> {
     let config = Config::from_kubeconfig(server.kubeconfig())?.with_field_manager("cairn-test");
     Ok(Client::new(config)?)

@@ -14,6 +14,7 @@ pub mod cairn_server;
 pub mod client;
 pub mod etcd_server;
 pub mod etcdctl;
+pub mod hollow;
 pub mod kubectl;
 pub mod linearizability;
 pub mod ports;

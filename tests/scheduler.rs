@@ -206,3 +206,56 @@ async fn scheduling_continues_when_the_active_schedulers_server_dies() -> Result
     }
     bail!("the pod created after the kill was never placed")
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_run_on_hollow_nodes_the_scheduler_picks() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    opts.control_loops = true;
+    let server = Server::start(opts).await?;
+    let _nodes = cairn_tests::hollow::HollowNodes::start(&server, &["--count", "3", "--cpu", "2"])?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    for _ in 0..100 {
+        let ready = k.ok(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        if ready == "True True True" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..6 {
+        k.ok_with_input(&["create", "-f", "-"], &pod(&format!("w{i}"), ""))?;
+    }
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: done}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: ['true']}\n",
+    )?;
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let name = format!("w{i}");
+        let mut phase = String::new();
+        for _ in 0..100 {
+            phase = k.ok(&["get", "pod", &name, "-o", "jsonpath={.status.phase}"])?;
+            if phase == "Running" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(phase == "Running", "{name}: {phase}");
+        nodes.insert(k.ok(&["get", "pod", &name, "-o", "jsonpath={.spec.nodeName}"])?);
+    }
+    ensure!(
+        nodes.len() == 3,
+        "six equal pods on three equal nodes used {nodes:?}"
+    );
+    for _ in 0..100 {
+        if k.ok(&["get", "pod", "done", "-o", "jsonpath={.status.phase}"])? == "Succeeded" {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the [\"true\"] pod never succeeded")
+}
