@@ -248,13 +248,7 @@ async fn get_watch_prints_changes() -> Result<()> {
         });
         // Give the watch a moment to start, then change things.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        k.ok(&["create", "configmap", &name, "--from-literal=a=b"])
-            .or_else(|_| {
-                k.ok_with_input(
-                    &["create", "-f", "-"],
-                    &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n"),
-                )
-            })?;
+        k.ok(&["create", "configmap", &name, "--from-literal=a=b"])?;
         let want = format!("configmap/{name}");
         let seen = (0..50).any(|_| {
             rx.recv_timeout(Duration::from_millis(200))
@@ -338,12 +332,7 @@ async fn restart_keeps_every_object() -> Result<()> {
     let mut server = server().await?;
     let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
     k.ok_with_input(&["apply", "-f", "-"], &deployment("keep", 2, "nginx:1"))?;
-    k.ok(&["create", "namespace", "kept"]).or_else(|_| {
-        k.ok_with_input(
-            &["apply", "-f", "-"],
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n",
-        )
-    })?;
+    k.ok(&["create", "namespace", "kept"])?;
     let before = k.ok(&[
         "get",
         "deployment",

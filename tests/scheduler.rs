@@ -38,6 +38,19 @@ spec:
     )
 }
 
+/// Polls `args` until kubectl prints `want`.
+async fn wait_until(k: &Kubectl, args: &[&str], want: &str) -> Result<()> {
+    let mut last = String::new();
+    for _ in 0..150 {
+        last = k.ok(args)?;
+        if last.trim() == want {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{args:?} printed {last:?}, never {want:?}")
+}
+
 /// Polls `jsonpath` on an object until it is not empty.
 async fn wait_for(k: &Kubectl, args: &[&str], what: &str) -> Result<String> {
     for _ in 0..100 {
@@ -214,18 +227,17 @@ async fn pods_run_on_hollow_nodes_the_scheduler_picks() -> Result<()> {
     let server = Server::start(opts).await?;
     let _nodes = cairn_tests::hollow::HollowNodes::start(&server, &["--count", "3", "--cpu", "2"])?;
     let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
-    for _ in 0..100 {
-        let ready = k.ok(&[
+    wait_until(
+        &k,
+        &[
             "get",
             "nodes",
             "-o",
             "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
-        ])?;
-        if ready == "True True True" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ],
+        "True True True",
+    )
+    .await?;
     for i in 0..6 {
         k.ok_with_input(&["create", "-f", "-"], &pod(&format!("w{i}"), ""))?;
     }
@@ -236,26 +248,22 @@ async fn pods_run_on_hollow_nodes_the_scheduler_picks() -> Result<()> {
     let mut nodes = std::collections::BTreeSet::new();
     for i in 0..6 {
         let name = format!("w{i}");
-        let mut phase = String::new();
-        for _ in 0..100 {
-            phase = k.ok(&["get", "pod", &name, "-o", "jsonpath={.status.phase}"])?;
-            if phase == "Running" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        ensure!(phase == "Running", "{name}: {phase}");
+        wait_until(
+            &k,
+            &["get", "pod", &name, "-o", "jsonpath={.status.phase}"],
+            "Running",
+        )
+        .await?;
         nodes.insert(k.ok(&["get", "pod", &name, "-o", "jsonpath={.spec.nodeName}"])?);
     }
     ensure!(
         nodes.len() == 3,
         "six equal pods on three equal nodes used {nodes:?}"
     );
-    for _ in 0..100 {
-        if k.ok(&["get", "pod", "done", "-o", "jsonpath={.status.phase}"])? == "Succeeded" {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the [\"true\"] pod never succeeded")
+    wait_until(
+        &k,
+        &["get", "pod", "done", "-o", "jsonpath={.status.phase}"],
+        "Succeeded",
+    )
+    .await
 }

@@ -92,29 +92,23 @@ fn pod_grace(call: &Call<'_>, current: &Value, requested: Option<i64>) -> Option
 /// What deleting `current` with `opts` does.
 fn deletion(call: &Call<'_>, current: &Value, opts: &Options) -> ApiResult<Change> {
     let name = call.name()?;
-    if let Some(uid) = &opts.uid
-        && object::meta_str(current, "uid") != Some(uid.as_str())
-    {
-        return Err(ApiError::conflict(
-            Named::from(call.resource),
-            name,
-            &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                object::meta_str(current, "uid").unwrap_or_default()
-            ),
-        ));
-    }
-    if let Some(rv) = &opts.resource_version
-        && object::meta_str(current, "resourceVersion") != Some(rv.as_str())
-    {
-        return Err(ApiError::conflict(
-            Named::from(call.resource),
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                object::meta_str(current, "resourceVersion").unwrap_or_default()
-            ),
-        ));
+    for (field, label, wanted) in [
+        ("uid", "UID", &opts.uid),
+        ("resourceVersion", "ResourceVersion", &opts.resource_version),
+    ] {
+        let have = object::meta_str(current, field);
+        if let Some(wanted) = wanted
+            && have != Some(wanted.as_str())
+        {
+            return Err(ApiError::conflict(
+                Named::from(call.resource),
+                name,
+                &format!(
+                    "Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {}",
+                    have.unwrap_or_default()
+                ),
+            ));
+        }
     }
     let mut finalizers = object::finalizers(current);
     if let Some(f) = propagation_finalizer(opts.propagation.as_deref())
