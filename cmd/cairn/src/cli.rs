@@ -43,6 +43,11 @@ pub enum Command {
     /// Save or restore a snapshot of the store.
     #[command(subcommand, name = "etcd-snapshot")]
     EtcdSnapshot(SnapshotCommand),
+    /// Images and containers on this node (like k3s's ctr and crictl).
+    Ctr(crate::ctr::CtrArgs),
+    /// The container shim the runtime re-executes (not for people).
+    #[command(hide = true)]
+    Shim(crate::ctr::ShimArgs),
 }
 
 /// `cairn server`.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_file;
+mod ctr;
 mod data_dir;
 mod https;
 mod join;
@@ -40,16 +41,30 @@ fn main() {
     }
 }
 
-fn run() -> Result<()> {
-    let args = config_file::merged_args(std::env::args_os().collect())?;
-    let cli = Cli::parse_from(args);
+fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn run() -> Result<()> {
+    let args = config_file::merged_args(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(args);
+    // The runtime's commands run without tokio: the shim must stay single-threaded, and the
+    // container calls block anyway.
+    let cli = match cli.command {
+        Command::Shim(args) => std::process::exit(ctr::shim(args)),
+        Command::Ctr(args) => {
+            init_logging(&cli.log);
+            std::process::exit(ctr::ctr(args)?)
+        }
+        command => Cli { command, ..cli },
+    };
+    init_logging(&cli.log);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,6 +83,7 @@ fn run() -> Result<()> {
             Command::EtcdSnapshot(SnapshotCommand::Restore { file, data_dir }) => {
                 snapshot_cmd::restore(&file, &data_dir)
             }
+            Command::Ctr(_) | Command::Shim(_) => unreachable!("dispatched above"),
         }
     })
 }

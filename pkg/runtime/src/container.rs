@@ -1,0 +1,423 @@
+//! Containers: their records under `containers/<name>/`, and the lifecycle calls a caller (the
+//! CLI, later the agent) makes. Creation itself happens in the shim ([`crate::shim`]); these
+//! calls only write records, start shims, read what shims record, send signals and clean up.
+//!
+//! A container directory holds `container.json` (what was asked), `state.json` (written by the
+//! shim once the container runs), `status.json` (written by the shim when it ended),
+//! `bundle/config.json`, the overlay's `upper/`, `work/` and mount point `rootfs/`,
+//! `container.log` (CRI format) and `shim.log`.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroup::CgroupMode;
+use crate::digest::Digest;
+use crate::error::io;
+use crate::image::{ImageStore, write_atomic};
+use crate::log::Stream;
+use crate::spec::Settings;
+use crate::{Error, Paths, Result};
+
+/// What was asked for a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// The caller's name.
+    pub name: String,
+    /// The runtime's id (libcontainer's container id, the cgroup's name).
+    pub id: String,
+    /// The image's normalised name.
+    pub image: String,
+    /// The image config's digest.
+    pub image_id: Digest,
+    /// The snapshot chain, bottom first.
+    pub chain: Vec<Digest>,
+    /// The caller's settings.
+    pub settings: Settings,
+    /// When it was created (RFC 3339).
+    pub created: String,
+}
+
+impl ContainerRecord {
+    /// The absolute cgroup path.
+    pub fn cgroups_path(&self) -> String {
+        format!("/cairn/{}", self.id)
+    }
+}
+
+/// Written by the shim once the container process runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    /// The shim's pid.
+    pub shim_pid: i32,
+    /// The container's init pid.
+    pub pid: i32,
+    /// When it started (RFC 3339).
+    pub started: String,
+}
+
+/// Written by the shim when the container's init exited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// The exit code (128 + signal when killed by one).
+    pub exit_code: i32,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// Whether the kernel OOM-killed a process of the container.
+    pub oom_killed: bool,
+    /// When it ended (RFC 3339).
+    pub finished: String,
+}
+
+/// A container's state as `ps` shows it.
+#[derive(Debug, Clone)]
+pub enum State {
+    /// Created, no shim yet.
+    Created,
+    /// Running under its shim.
+    Running(RunState),
+    /// Ended.
+    Exited(ExitStatus),
+    /// The shim is gone without recording an exit (killed, or the host rebooted).
+    Unknown,
+}
+
+/// A container with its state.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// The record.
+    pub record: ContainerRecord,
+    /// The state.
+    pub state: State,
+}
+
+/// The container directory of `name`.
+pub fn dir(paths: &Paths, name: &str) -> PathBuf {
+    paths.containers().join(name)
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::Json {
+            what: path.display().to_string(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", path)(e)),
+    }
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(value).expect("serialises"))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// Writes the record of a new container of `image` (a name or id).
+pub fn create(paths: &Paths, name: &str, image: &str, settings: Settings) -> Result<ContainerRecord> {
+    if !valid_name(name) {
+        return Err(Error::InvalidSetting(format!(
+            "container name {name:?} (letters, digits, '_', '.', '-'; at most 63)"
+        )));
+    }
+    let image = ImageStore::new(paths).find(image)?;
+    let dir = dir(paths, name);
+    fs::create_dir_all(paths.containers()).map_err(io("creating", paths.containers()))?;
+    match fs::create_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::ContainerExists(name.to_string()));
+        }
+        r => r.map_err(io("creating", &dir))?,
+    }
+    let now = jiff::Timestamp::now();
+    let id = Digest::of(format!("{name} {now} {}", std::process::id()).as_bytes())
+        .short()
+        .to_string();
+    let record = ContainerRecord {
+        name: name.to_string(),
+        id,
+        image: image.name.clone(),
+        image_id: image.config.clone(),
+        chain: image.chain.clone(),
+        settings,
+        created: now.to_string(),
+    };
+    write_json(&dir.join("container.json"), &record)?;
+    Ok(record)
+}
+
+/// The record and state of `name`.
+pub fn info(paths: &Paths, name: &str) -> Result<Info> {
+    let dir = dir(paths, name);
+    let record: ContainerRecord = read_json(&dir.join("container.json"))?
+        .ok_or_else(|| Error::ContainerNotFound(name.to_string()))?;
+    let state = if let Some(status) = read_json::<ExitStatus>(&dir.join("status.json"))? {
+        State::Exited(status)
+    } else if let Some(run) = read_json::<RunState>(&dir.join("state.json"))? {
+        if alive(run.shim_pid) {
+            State::Running(run)
+        } else {
+            State::Unknown
+        }
+    } else {
+        State::Created
+    };
+    Ok(Info { record, state })
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie shim (ended, not yet reaped by its starter) counts as gone.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Every container, by name.
+pub fn list(paths: &Paths) -> Result<Vec<Info>> {
+    let dir = paths.containers();
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("listing", &dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if let Ok(info) = info(paths, &entry.file_name().to_string_lossy()) {
+            out.push(info);
+        }
+    }
+    out.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+    Ok(out)
+}
+
+/// Starts `name`'s shim (the binary `shim_exe`, re-executed as `cairn shim start`) and waits
+/// until it reports the container running or failing.
+pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
+    let info = info(paths, name)?;
+    if !matches!(info.state, State::Created) {
+        return Err(Error::Shim(format!("container {name:?} was started before")));
+    }
+    let dir = dir(paths, name);
+    let shim_log = dir.join("shim.log");
+    let log = fs::File::create(&shim_log).map_err(io("creating", &shim_log))?;
+    let mut child = Command::new(shim_exe)
+        .arg("shim")
+        .arg("--data-dir")
+        .arg(paths.agent.parent().unwrap_or(Path::new("/")))
+        .arg("--run-dir")
+        .arg(&paths.run)
+        .arg("start")
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(io("starting shim", shim_exe))?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(io("reading from shim", shim_exe))?;
+    if line.trim() != "ok" {
+        let _ = child.wait();
+        let detail = fs::read_to_string(&shim_log).unwrap_or_default();
+        let msg = line.trim().strip_prefix("error: ").unwrap_or(line.trim()).to_string();
+        let msg = if msg.is_empty() { detail.trim().to_string() } else { msg };
+        return Err(Error::Shim(msg));
+    }
+    // The shim lives on in its own session; its starter need not wait for it.
+    std::mem::forget(child);
+    match info_state(paths, name)? {
+        State::Running(run) => Ok(run),
+        State::Exited(_) => read_json(&dir.join("state.json"))?
+            .ok_or_else(|| Error::Shim("no state recorded".into())),
+        _ => Err(Error::Shim("the shim reported success but recorded no state".into())),
+    }
+}
+
+fn info_state(paths: &Paths, name: &str) -> Result<State> {
+    Ok(info(paths, name)?.state)
+}
+
+/// Waits until `name` has ended (or `timeout` passed); returns its exit status.
+pub fn wait(paths: &Paths, name: &str, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match info_state(paths, name)? {
+            State::Exited(s) => return Ok(Some(s)),
+            State::Created => return Err(Error::NotRunning(name.to_string())),
+            State::Unknown => return Err(Error::Shim(format!("the shim of {name:?} is gone"))),
+            State::Running(_) => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` to the container's init (`all`: to every process in it).
+pub fn kill(paths: &Paths, name: &str, signal: Signal, all: bool) -> Result<()> {
+    let info = info(paths, name)?;
+    if !matches!(info.state, State::Running(_)) {
+        return Err(Error::NotRunning(name.to_string()));
+    }
+    let root = paths.libcontainer_root().join(&info.record.id);
+    let mut c = match libcontainer::container::Container::load(root) {
+        Ok(c) => c,
+        // The shim removes libcontainer's state right after the container ended.
+        Err(_) => return Err(Error::NotRunning(name.to_string())),
+    };
+    match c.kill(signal, all) {
+        Ok(()) => Ok(()),
+        Err(_) if !matches!(info_state(paths, name)?, State::Running(_)) => {
+            Err(Error::NotRunning(name.to_string()))
+        }
+        Err(source) => Err(Error::Libcontainer { op: "kill", source }),
+    }
+}
+
+/// SIGTERM, then SIGKILL to every process after `grace`; returns the exit status.
+pub fn stop(paths: &Paths, name: &str, grace: Duration) -> Result<ExitStatus> {
+    match info_state(paths, name)? {
+        State::Exited(s) => return Ok(s),
+        State::Running(_) => {}
+        _ => return Err(Error::NotRunning(name.to_string())),
+    }
+    match kill(paths, name, Signal::SIGTERM, false) {
+        Ok(()) | Err(Error::NotRunning(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(s) = wait(paths, name, Some(grace))? {
+        return Ok(s);
+    }
+    match kill(paths, name, Signal::SIGKILL, true) {
+        Ok(()) | Err(Error::NotRunning(_)) => {}
+        Err(e) => return Err(e),
+    }
+    wait(paths, name, Some(Duration::from_secs(30)))?
+        .ok_or_else(|| Error::Shim(format!("{name:?} did not end after SIGKILL")))
+}
+
+/// Removes a container that is not running (`force`: kills it first).
+pub fn remove(paths: &Paths, name: &str, force: bool) -> Result<()> {
+    let info = info(paths, name)?;
+    if let State::Running(_) = info.state {
+        if !force {
+            return Err(Error::Running(name.to_string()));
+        }
+        stop(paths, name, Duration::ZERO)?;
+    }
+    let dir = dir(paths, name);
+    // What a shim that died would have cleaned up: its libcontainer state, cgroups, mount.
+    let lc = paths.libcontainer_root().join(&info.record.id);
+    if lc.exists() {
+        if let Ok(mut c) = libcontainer::container::Container::load(lc.clone()) {
+            let _ = c.delete(true);
+        }
+        let _ = fs::remove_dir_all(&lc);
+    }
+    CgroupMode::detect().remove(&info.record.cgroups_path());
+    crate::shim::unmount_rootfs(&dir.join("rootfs"));
+    fs::remove_dir_all(&dir).map_err(io("removing", &dir))
+}
+
+/// Runs `args` in the running container `name` through an exec shim (the binary `shim_exe`
+/// re-executed as `cairn shim exec`) with this process's stdio; returns its exit code.
+pub fn exec(paths: &Paths, name: &str, shim_exe: &Path, args: &[String]) -> Result<i32> {
+    let info = info(paths, name)?;
+    if !matches!(info.state, State::Running(_)) {
+        return Err(Error::NotRunning(name.to_string()));
+    }
+    let status = Command::new(shim_exe)
+        .arg("shim")
+        .arg("--data-dir")
+        .arg(paths.agent.parent().unwrap_or(Path::new("/")))
+        .arg("--run-dir")
+        .arg(&paths.run)
+        .arg("exec")
+        .arg(name)
+        .arg("--")
+        .args(args)
+        .status()
+        .map_err(io("starting exec shim", shim_exe))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Copies the container's log to `stdout`/`stderr` (decoded); with `follow`, until it ended.
+pub fn copy_logs(
+    paths: &Paths,
+    name: &str,
+    follow: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Option<ExitStatus>> {
+    info(paths, name)?;
+    let path = dir(paths, name).join("container.log");
+    let mut file = loop {
+        match fs::File::open(&path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
+                if let State::Exited(_) | State::Unknown = info_state(paths, name)? {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("opening", &path)(e)),
+        }
+    };
+    let mut pending = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let ended = match info_state(paths, name)? {
+            State::Exited(s) => Some(Some(s)),
+            State::Unknown | State::Created => Some(None),
+            State::Running(_) => None,
+        };
+        // Read everything written so far (after `ended` was seen, this is all there is).
+        loop {
+            let n = file.read(&mut chunk).map_err(io("reading", &path))?;
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&chunk[..n]);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if let Some(r) = crate::log::parse(&line[..line.len() - 1]) {
+                    let out: &mut dyn Write = match r.stream {
+                        Stream::Stdout => stdout,
+                        Stream::Stderr => stderr,
+                    };
+                    let _ = out.write_all(r.content);
+                    if r.full {
+                        let _ = out.write_all(b"\n");
+                    }
+                    let _ = out.flush();
+                }
+            }
+        }
+        match ended {
+            Some(status) => return Ok(status),
+            None if !follow => return Ok(None),
+            None => {
+                std::thread::sleep(Duration::from_millis(10));
+                let _ = file.seek(SeekFrom::Current(0));
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The shim: `cairn shim start NAME` and `cairn shim exec NAME -- CMD…`, re-executed from the
+//! cairn binary so that libcontainer clones from a single-threaded process.
+//!
+//! A start shim leaves its starter's session, becomes a child subreaper, mounts the
+//! container's overlayfs root, writes the OCI spec, creates and starts the container with
+//! libcontainer with pipes as its stdout and stderr, reports `ok` (or `error: …`) on its own
+//! stdout, then copies the pipes into the CRI log, reaps, and when init exits records the exit
+//! code, time and OOM kill, deletes the container (cgroups, libcontainer state) and unmounts
+//! the root. It outlives whoever started it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::mount::{MntFlags, MsFlags};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::cgroup::CgroupMode;
+use crate::container::{self, ContainerRecord, ExitStatus, RunState, State, write_json};
+use crate::error::{io, sys};
+use crate::image::{ImageConfig, ImageStore};
+use crate::log::{LineBuffer, Stream};
+use crate::snapshot::SnapshotStore;
+use crate::{Error, Paths, Result};
+
+/// Runs a start shim for container `name`; returns the shim's exit code.
+pub fn run_start(paths: &Paths, name: &str) -> i32 {
+    let _ = nix::unistd::setsid();
+    let prepared = prepare(paths, name);
+    let (record, mode, mut c, out_r, err_r) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            println!("error: {}", chain(&e));
+            let _ = std::io::stdout().flush();
+            return 1;
+        }
+    };
+    let dir = container::dir(paths, name);
+    let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);
+    let state = RunState {
+        shim_pid: std::process::id() as i32,
+        pid,
+        started: jiff::Timestamp::now().to_string(),
+    };
+    if let Err(e) = write_json(&dir.join("state.json"), &state) {
+        println!("error: {}", chain(&e));
+        let _ = c.delete(true);
+        return 1;
+    }
+    println!("ok");
+    let _ = std::io::stdout().flush();
+    detach_stdio();
+
+    let log_path = dir.join("container.log");
+    let log = OpenOptions::new().create(true).append(true).open(&log_path);
+    let mut log = match log {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!("opening {}: {e}", log_path.display());
+            return 1;
+        }
+    };
+    let (code, signal) = supervise(Pid::from_raw(pid), out_r, err_r, &mut log);
+    let oom_killed = mode.oom_kills(&record.cgroups_path()) > 0;
+    let status = ExitStatus {
+        exit_code: code,
+        signal,
+        oom_killed,
+        finished: jiff::Timestamp::now().to_string(),
+    };
+    let _ = log.sync_all();
+    if let Err(e) = c.delete(true) {
+        tracing::warn!("deleting the container: {e}");
+    }
+    mode.remove(&record.cgroups_path());
+    unmount_rootfs(&dir.join("rootfs"));
+    if let Err(e) = write_json(&dir.join("status.json"), &status) {
+        tracing::error!("recording the exit status: {e}");
+        return 1;
+    }
+    0
+}
+
+type Prepared = (
+    ContainerRecord,
+    CgroupMode,
+    libcontainer::container::Container,
+    OwnedFd,
+    OwnedFd,
+);
+
+fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(sys("becoming a subreaper"))?;
+    let info = container::info(paths, name)?;
+    if !matches!(info.state, State::Created) {
+        return Err(Error::Shim(format!("container {name:?} was started before")));
+    }
+    let record = info.record;
+    let dir = container::dir(paths, name);
+    let rootfs = dir.join("rootfs");
+    mount_rootfs(paths, &record, &dir)?;
+    let result = (|| {
+        let images = ImageStore::new(paths);
+        let config_bytes = images.content().read(&record.image_id)?;
+        let image: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
+            what: "image config".into(),
+            source,
+        })?;
+        let mode = CgroupMode::detect();
+        let cgroups_path = record.cgroups_path();
+        let spec = crate::spec::build(&crate::spec::SpecInput {
+            hostname: &record.name,
+            rootfs: &rootfs,
+            image: &image,
+            settings: &record.settings,
+            cgroups_path: &cgroups_path,
+            cgroup_mode: &mode,
+        })?;
+        let bundle = dir.join("bundle");
+        fs::create_dir_all(&bundle).map_err(io("creating", &bundle))?;
+        spec.save(bundle.join("config.json")).map_err(Error::Spec)?;
+        let (out_r, out_w) = nix::unistd::pipe().map_err(sys("pipe"))?;
+        let (err_r, err_w) = nix::unistd::pipe().map_err(sys("pipe"))?;
+        let devnull = File::open("/dev/null").map_err(io("opening", "/dev/null"))?;
+        let root = paths.libcontainer_root();
+        fs::create_dir_all(&root).map_err(io("creating", &root))?;
+        let lc = |op| move |source| Error::Libcontainer { op, source };
+        let mut c = ContainerBuilder::new(record.id.clone(), SyscallType::default())
+            .with_root_path(&root)
+            .map_err(lc("state root"))?
+            .with_stdin(OwnedFd::from(devnull))
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .validate_id()
+            .map_err(lc("container id"))?
+            .as_init(&bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(lc("create"))?;
+        if let Err(source) = c.start() {
+            let _ = c.delete(true);
+            return Err(Error::Libcontainer { op: "start", source });
+        }
+        Ok((record.clone(), mode, c, out_r, err_r))
+    })();
+    if result.is_err() {
+        CgroupMode::detect().remove(&record.cgroups_path());
+        unmount_rootfs(&rootfs);
+    }
+    result
+}
+
+fn mount_rootfs(paths: &Paths, record: &ContainerRecord, dir: &Path) -> Result<()> {
+    let snapshots = SnapshotStore::new(paths);
+    let mut lower = Vec::new();
+    for chain in record.chain.iter().rev() {
+        if !snapshots.has(chain) {
+            return Err(Error::Shim(format!("snapshot {chain} of image {} is missing", record.image)));
+        }
+        lower.push(snapshots.fs(chain).display().to_string());
+    }
+    let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+    for d in [&upper, &work, &rootfs] {
+        fs::create_dir_all(d).map_err(io("creating", d))?;
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .map_err(sys(format!("mounting overlay at {}", rootfs.display())))
+}
+
+/// Unmounts a container root if it is mounted.
+pub fn unmount_rootfs(rootfs: &Path) {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let target = rootfs.display().to_string();
+    if mounts.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())) {
+        let _ = nix::mount::umount2(rootfs, MntFlags::MNT_DETACH);
+    }
+}
+
+fn detach_stdio() {
+    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0);
+        let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
+    }
+}
+
+/// Copies the pipes into the log and reaps until `init` exited and the pipes closed; returns
+/// the exit code and the killing signal.
+fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32, Option<i32>) {
+    let mut streams: Vec<(OwnedFd, LineBuffer)> = vec![
+        (out_r, LineBuffer::new(Stream::Stdout)),
+        (err_r, LineBuffer::new(Stream::Stderr)),
+    ];
+    let mut exit: Option<(i32, Option<i32>)> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if streams.is_empty() {
+            if exit.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        } else {
+            let ready: Vec<bool> = {
+                let mut fds: Vec<PollFd<'_>> = streams
+                    .iter()
+                    .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                let _ = poll(&mut fds, PollTimeout::from(100u16));
+                fds.iter()
+                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                    .collect()
+            };
+            let mut closed = Vec::new();
+            for (i, is_ready) in ready.into_iter().enumerate() {
+                if !is_ready {
+                    continue;
+                }
+                let (fd, line) = &mut streams[i];
+                match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = line.finish(log);
+                        closed.push(i);
+                    }
+                    Ok(n) => {
+                        let _ = line.push(&buf[..n], log);
+                    }
+                }
+            }
+            for i in closed.into_iter().rev() {
+                streams.remove(i);
+            }
+        }
+        // Reap init and any orphan that re-parented to this subreaper.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == init => exit = Some((code, None)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
+                    exit = Some((128 + sig as i32, Some(sig as i32)))
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if exit.is_some() {
+            let at = *exited_at.get_or_insert_with(Instant::now);
+            // Init's exit ends its pid namespace; pipes still held open after that belong to
+            // nobody we wait for.
+            if at.elapsed() > Duration::from_secs(2) {
+                for (_, line) in &mut streams {
+                    let _ = line.finish(log);
+                }
+                break;
+            }
+        }
+    }
+    exit.unwrap_or((255, None))
+}
+
+/// Runs an exec shim: `args` in the running container `name`, with this process's stdio;
+/// returns the process's exit code.
+pub fn run_exec(paths: &Paths, name: &str, args: &[String]) -> i32 {
+    match exec(paths, name, args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cairn: {}", chain(&e));
+            126
+        }
+    }
+}
+
+fn exec(paths: &Paths, name: &str, args: &[String]) -> Result<i32> {
+    if args.is_empty() {
+        return Err(Error::InvalidSetting("exec needs a command".into()));
+    }
+    let info = container::info(paths, name)?;
+    if !matches!(info.state, State::Running(_)) {
+        return Err(Error::NotRunning(name.to_string()));
+    }
+    let lc = |op| move |source| Error::Libcontainer { op, source };
+    let pid = ContainerBuilder::new(info.record.id.clone(), SyscallType::default())
+        .with_root_path(paths.libcontainer_root())
+        .map_err(lc("state root"))?
+        .as_tenant()
+        .with_container_args(args.to_vec())
+        .with_detach(false)
+        .build()
+        .map_err(lc("exec"))?;
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(sys("waiting for the exec process")(e)),
+        }
+    }
+}
+
+/// An error with its causes, `: `-joined.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
