@@ -12,6 +12,7 @@
 pub mod cairn_cluster;
 pub mod cairn_server;
 pub mod client;
+pub mod ctr;
 pub mod etcd_server;
 pub mod etcdctl;
 pub mod hollow;

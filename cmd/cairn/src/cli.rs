@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The default log filter.
+pub const DEFAULT_LOG: &str = "info,openraft=warn";
+
 /// cairn: a small Kubernetes distribution in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, args_override_self = true)]
@@ -21,12 +24,7 @@ pub struct Cli {
     )]
     pub config: PathBuf,
     /// Log filter (tracing's syntax, e.g. `info,cairn_kv=debug`).
-    #[arg(
-        long,
-        global = true,
-        env = "CAIRN_LOG",
-        default_value = "info,openraft=warn"
-    )]
+    #[arg(long, global = true, env = "CAIRN_LOG", default_value = DEFAULT_LOG)]
     pub log: String,
     /// What to do.
     #[command(subcommand)]

@@ -196,7 +196,13 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
         CtrCommand::Images(ImagesCommand::Ls) => {
             writeln!(out, "{:<50} {:<14} {:>10}", "IMAGE", "IMAGE ID", "SIZE")?;
             for r in ImageStore::new(&paths).list()? {
-                writeln!(out, "{:<50} {:<14} {:>10}", r.name, r.config.short(), human(r.size))?;
+                writeln!(
+                    out,
+                    "{:<50} {:<14} {:>10}",
+                    r.name,
+                    r.config.short(),
+                    human(r.size)
+                )?;
             }
         }
         CtrCommand::Images(ImagesCommand::Rm { names }) => {
@@ -216,16 +222,28 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 let status = match &i.state {
                     State::Created => "created".to_string(),
                     State::Running(r) => format!("running (pid {})", r.pid),
-                    State::Exited(s) if s.oom_killed => format!("exited ({}, OOMKilled)", s.exit_code),
+                    State::Exited(s) if s.oom_killed => {
+                        format!("exited ({}, OOMKilled)", s.exit_code)
+                    }
                     State::Exited(s) => format!("exited ({})", s.exit_code),
                     State::Unknown => "unknown (shim gone)".to_string(),
                 };
-                writeln!(out, "{:<20} {:<13} {:<40} {status}", i.record.name, i.record.id, i.record.image)?;
+                writeln!(
+                    out,
+                    "{:<20} {:<13} {:<40} {status}",
+                    i.record.name, i.record.id, i.record.image
+                )?;
             }
         }
         CtrCommand::Logs { follow, name } => {
             drop(out);
-            container::copy_logs(&paths, &name, follow, &mut std::io::stdout(), &mut std::io::stderr())?;
+            container::copy_logs(
+                &paths,
+                &name,
+                follow,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )?;
         }
         CtrCommand::Exec { name, command } => {
             drop(out);
@@ -272,7 +290,13 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
         println!("{}", run.name);
         return Ok(0);
     }
-    let status = container::copy_logs(paths, &run.name, true, &mut std::io::stdout(), &mut std::io::stderr())?;
+    let status = container::copy_logs(
+        paths,
+        &run.name,
+        true,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )?;
     let code = match status {
         Some(s) => {
             if s.oom_killed {
@@ -293,8 +317,13 @@ fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).with_context(|| format!("unknown signal {s}"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<Signal>().with_context(|| format!("unknown signal {s}"))
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .with_context(|| format!("unknown signal {s}"))
 }
 
 fn human(bytes: u64) -> String {

@@ -57,9 +57,20 @@ fn run() -> Result<()> {
     // The runtime's commands run without tokio: the shim must stay single-threaded, and the
     // container calls block anyway.
     let cli = match cli.command {
-        Command::Shim(args) => std::process::exit(ctr::shim(args)),
-        Command::Ctr(args) => {
+        Command::Shim(args) => {
+            // The shim's stderr is its log file beside the container.
             init_logging(&cli.log);
+            std::process::exit(ctr::shim(args))
+        }
+        Command::Ctr(args) => {
+            // libcontainer reports routine facts (the cgroup manager chosen, controllers this
+            // host lacks) at info and warn; a command line tool shows only errors by default.
+            let filter = if cli.log == crate::cli::DEFAULT_LOG {
+                "error"
+            } else {
+                &cli.log
+            };
+            init_logging(filter);
             std::process::exit(ctr::ctr(args)?)
         }
         command => Cli { command, ..cli },

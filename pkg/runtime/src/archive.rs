@@ -76,12 +76,11 @@ fn import_inner(paths: &Paths, images: &ImageStore, file: &Path) -> Result<Vec<I
     let snapshots = SnapshotStore::new(paths);
     let mut records = Vec::new();
     for plan in plans {
-        let config: ImageConfig = serde_json::from_slice(&plan.config_bytes).map_err(|source| {
-            Error::Json {
+        let config: ImageConfig =
+            serde_json::from_slice(&plan.config_bytes).map_err(|source| Error::Json {
                 what: format!("image config in {}", file.display()),
                 source,
-            }
-        })?;
+            })?;
         if config.rootfs.diff_ids.len() != plan.layers.len() {
             return Err(invalid(format!(
                 "the config lists {} layers, the manifest {}",
@@ -102,7 +101,8 @@ fn import_inner(paths: &Paths, images: &ImageStore, file: &Path) -> Result<Vec<I
             size += layer.size;
         }
         let chain = chain_ids(&config.rootfs.diff_ids);
-        for ((layer, diff_id), chain_id) in plan.layers.iter().zip(&config.rootfs.diff_ids).zip(&chain)
+        for ((layer, diff_id), chain_id) in
+            plan.layers.iter().zip(&config.rootfs.diff_ids).zip(&chain)
         {
             let blob = content.open(&layer.digest)?;
             snapshots.unpack(chain_id, diff_id, blob)?;
@@ -162,8 +162,14 @@ fn read_members(content: &ContentStore, file: &Path) -> Result<Members> {
             .map_err(|e| invalid(format!("entry path: {e}")))?
             .into_owned();
         let Some(name) = clean(&raw) else {
-            return Err(invalid(format!("entry {} leaves the archive", raw.display())));
+            return Err(invalid(format!(
+                "entry {} leaves the archive",
+                raw.display()
+            )));
         };
+        if name.is_empty() {
+            continue; // the archive's root directory
+        }
         let kind = entry.header().entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
@@ -172,7 +178,10 @@ fn read_members(content: &ContentStore, file: &Path) -> Result<Members> {
                 .unwrap_or_default()
                 .into_owned();
             let resolved = if kind.is_symlink() {
-                Path::new(&name).parent().unwrap_or(Path::new("")).join(target)
+                Path::new(&name)
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .join(target)
             } else {
                 target
             };
@@ -203,7 +212,9 @@ fn read_members(content: &ContentStore, file: &Path) -> Result<Members> {
             .finish()
             .map_err(|e| invalid(format!("reading {name}: {e}")))?;
         if read != size {
-            return Err(invalid(format!("{name} is truncated ({read} of {size} bytes)")));
+            return Err(invalid(format!(
+                "{name} is truncated ({read} of {size} bytes)"
+            )));
         }
         members.files.insert(
             name,
@@ -268,7 +279,10 @@ impl Members {
             });
         }
         if d.size != 0 && d.size != m.size {
-            return Err(self.invalid(format!("{name} has {} bytes, its descriptor says {}", m.size, d.size)));
+            return Err(self.invalid(format!(
+                "{name} has {} bytes, its descriptor says {}",
+                m.size, d.size
+            )));
         }
         Ok((key.to_string(), m))
     }
@@ -290,16 +304,20 @@ fn oci_plans(members: &mut Members) -> Result<Vec<Plan>> {
             .annotations
             .get("io.containerd.image.name")
             .or_else(|| entry.annotations.get("org.opencontainers.image.ref.name"))
-            .ok_or_else(|| members.invalid("an index.json entry has no image name annotation".into()))?;
-        let name = crate::reference::normalize(raw_name)
-            .map_err(|_| members.invalid(format!("image name {raw_name:?} is not a valid reference")))?;
+            .ok_or_else(|| {
+                members.invalid("an index.json entry has no image name annotation".into())
+            })?;
+        let name = crate::reference::normalize(raw_name).map_err(|_| {
+            members.invalid(format!("image name {raw_name:?} is not a valid reference"))
+        })?;
         let mut desc = entry.clone();
         let (_, member) = members.blob(&desc)?;
         let mut bytes = member.small.clone().unwrap_or_default();
         let is_index = |d: &Descriptor, bytes: &[u8]| {
             d.media_type == OCI_INDEX
                 || d.media_type == DOCKER_LIST
-                || serde_json::from_slice::<Index>(bytes).is_ok_and(|_| !bytes.windows(8).any(|w| w == b"\"config\""))
+                || serde_json::from_slice::<Index>(bytes)
+                    .is_ok_and(|_| !bytes.windows(8).any(|w| w == b"\"config\""))
         };
         if is_index(&desc, &bytes) {
             let nested: Index = members.json(&bytes, "image index")?;
@@ -316,8 +334,16 @@ fn oci_plans(members: &mut Members) -> Result<Vec<Plan>> {
             bytes = member.small.clone().unwrap_or_default();
         }
         let manifest: Manifest = members.json(&bytes, "image manifest")?;
-        if desc.media_type.is_empty() && manifest.media_type.as_deref().is_some_and(|m| m != OCI_MANIFEST && m != crate::image::DOCKER_MANIFEST) {
-            return Err(members.invalid(format!("unsupported manifest type {:?}", manifest.media_type)));
+        if desc.media_type.is_empty()
+            && manifest
+                .media_type
+                .as_deref()
+                .is_some_and(|m| m != OCI_MANIFEST && m != crate::image::DOCKER_MANIFEST)
+        {
+            return Err(members.invalid(format!(
+                "unsupported manifest type {:?}",
+                manifest.media_type
+            )));
         }
         let (_, config_member) = members.blob(&manifest.config)?;
         let config_bytes = config_member
@@ -353,7 +379,8 @@ struct DockerEntry {
 }
 
 fn docker_plans(members: &mut Members) -> Result<Vec<Plan>> {
-    let entries: Vec<DockerEntry> = members.json(&members.small("manifest.json")?, "manifest.json")?;
+    let entries: Vec<DockerEntry> =
+        members.json(&members.small("manifest.json")?, "manifest.json")?;
     let mut plans = Vec::new();
     for entry in entries {
         let (_, config_member) = members.member(&entry.config)?;
@@ -414,8 +441,9 @@ fn docker_plans(members: &mut Members) -> Result<Vec<Plan>> {
             return Err(members.invalid(format!("image {} has no RepoTags", entry.config)));
         }
         for tag in tags {
-            let name = crate::reference::normalize(&tag)
-                .map_err(|_| members.invalid(format!("image name {tag:?} is not a valid reference")))?;
+            let name = crate::reference::normalize(&tag).map_err(|_| {
+                members.invalid(format!("image name {tag:?} is not a valid reference"))
+            })?;
             plans.push(Plan {
                 name,
                 manifest_bytes: manifest_bytes.clone(),
@@ -443,6 +471,5 @@ fn clean(path: &Path) -> Option<String> {
             Component::ParentDir | Component::Prefix(_) => return None,
         }
     }
-    let s = out.to_string_lossy().into_owned();
-    (!s.is_empty()).then_some(s)
+    Some(out.to_string_lossy().into_owned())
 }

@@ -16,8 +16,18 @@ pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The v1 controllers libcontainer's manager joins (when the host has them).
 const V1_CONTROLLERS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "devices", "hugetlb", "memory", "pids", "perf_event", "blkio",
-    "net_prio", "net_cls", "freezer",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
 ];
 
 /// The host's cgroup layout.
@@ -63,9 +73,9 @@ impl CgroupMode {
     pub fn has_swap_accounting(&self) -> bool {
         match self {
             CgroupMode::V2 => Path::new(CGROUP_ROOT).join("cgroup.controllers").exists(),
-            CgroupMode::V1 { .. } => {
-                Path::new(CGROUP_ROOT).join("memory/memory.memsw.limit_in_bytes").exists()
-            }
+            CgroupMode::V1 { .. } => Path::new(CGROUP_ROOT)
+                .join("memory/memory.memsw.limit_in_bytes")
+                .exists(),
         }
     }
 

@@ -103,10 +103,12 @@ pub fn dir(paths: &Paths, name: &str) -> PathBuf {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::Json {
-            what: path.display().to_string(),
-            source,
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| Error::Json {
+                what: path.display().to_string(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("reading", path)(e)),
     }
@@ -119,12 +121,19 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
 /// Writes the record of a new container of `image` (a name or id).
-pub fn create(paths: &Paths, name: &str, image: &str, settings: Settings) -> Result<ContainerRecord> {
+pub fn create(
+    paths: &Paths,
+    name: &str,
+    image: &str,
+    settings: Settings,
+) -> Result<ContainerRecord> {
     if !valid_name(name) {
         return Err(Error::InvalidSetting(format!(
             "container name {name:?} (letters, digits, '_', '.', '-'; at most 63)"
@@ -206,7 +215,9 @@ pub fn list(paths: &Paths) -> Result<Vec<Info>> {
 pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
     let info = info(paths, name)?;
     if !matches!(info.state, State::Created) {
-        return Err(Error::Shim(format!("container {name:?} was started before")));
+        return Err(Error::Shim(format!(
+            "container {name:?} was started before"
+        )));
     }
     let dir = dir(paths, name);
     let shim_log = dir.join("shim.log");
@@ -232,8 +243,16 @@ pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
     if line.trim() != "ok" {
         let _ = child.wait();
         let detail = fs::read_to_string(&shim_log).unwrap_or_default();
-        let msg = line.trim().strip_prefix("error: ").unwrap_or(line.trim()).to_string();
-        let msg = if msg.is_empty() { detail.trim().to_string() } else { msg };
+        let msg = line
+            .trim()
+            .strip_prefix("error: ")
+            .unwrap_or(line.trim())
+            .to_string();
+        let msg = if msg.is_empty() {
+            detail.trim().to_string()
+        } else {
+            msg
+        };
         return Err(Error::Shim(msg));
     }
     // The shim lives on in its own session; its starter need not wait for it.
@@ -242,7 +261,9 @@ pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
         State::Running(run) => Ok(run),
         State::Exited(_) => read_json(&dir.join("state.json"))?
             .ok_or_else(|| Error::Shim("no state recorded".into())),
-        _ => Err(Error::Shim("the shim reported success but recorded no state".into())),
+        _ => Err(Error::Shim(
+            "the shim reported success but recorded no state".into(),
+        )),
     }
 }
 

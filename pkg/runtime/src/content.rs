@@ -77,7 +77,11 @@ impl ContentStore {
     }
 
     /// Streams `reader` into the store; returns its digest, its size and whether the blob is new.
-    pub fn write_from(&self, reader: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64, bool)> {
+    pub fn write_from(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64, bool)> {
         let mut ingest = self.ingest()?;
         let mut hashing = HashingReader::new(reader);
         std::io::copy(&mut hashing, &mut ingest.file).map_err(io("writing", &ingest.path))?;
@@ -104,7 +108,10 @@ impl ContentStore {
     /// Moves a finished ingest into place under `digest` (already verified by the caller).
     /// Returns whether the blob was new.
     pub fn commit(&self, ingest: Ingest, digest: &Digest) -> Result<bool> {
-        ingest.file.sync_all().map_err(io("syncing", &ingest.path))?;
+        ingest
+            .file
+            .sync_all()
+            .map_err(io("syncing", &ingest.path))?;
         let target = self.path(digest);
         if target.is_file() {
             let _ = fs::remove_file(&ingest.path);
@@ -192,7 +199,9 @@ mod tests {
             Err(Error::DigestMismatch { .. })
         ));
         assert!(store.list().unwrap().is_empty());
-        let (d, size, new) = store.write_from(&b"data"[..], Some(&Digest::of(b"data"))).unwrap();
+        let (d, size, new) = store
+            .write_from(&b"data"[..], Some(&Digest::of(b"data")))
+            .unwrap();
         assert_eq!((size, new), (4, true));
         assert_eq!(store.read(&d).unwrap(), b"data");
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);

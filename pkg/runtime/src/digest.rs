@@ -22,8 +22,11 @@ impl Digest {
 
     /// From 64 lower-case hex characters.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Digest(format!("sha256:{hex}")))
+        (hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Digest(format!("sha256:{hex}")))
     }
 
     /// The digest of `bytes`.

@@ -210,7 +210,8 @@ impl ImageStore {
     }
 
     fn record_path(&self, name: &str) -> PathBuf {
-        self.refs().join(format!("{}.json", Digest::of(name.as_bytes()).hex()))
+        self.refs()
+            .join(format!("{}.json", Digest::of(name.as_bytes()).hex()))
     }
 
     /// Writes (or replaces) a record atomically.

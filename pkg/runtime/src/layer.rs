@@ -60,7 +60,10 @@ pub fn unpack(reader: impl Read, dst: &Path) -> Result<Digest> {
 }
 
 fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, dst: &Path) -> Result<()> {
-    let raw = entry.path().map_err(io("reading entry path in", dst))?.into_owned();
+    let raw = entry
+        .path()
+        .map_err(io("reading entry path in", dst))?
+        .into_owned();
     let rel = clean(&raw).ok_or_else(|| Error::InvalidArchive {
         path: dst.to_path_buf(),
         reason: format!("entry {} leaves the layer", raw.display()),
@@ -94,7 +97,11 @@ fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, dst: &Path) -> Result<()>
         } else {
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            let flag = if kind.is_character_special() { SFlag::S_IFCHR } else { SFlag::S_IFBLK };
+            let flag = if kind.is_character_special() {
+                SFlag::S_IFCHR
+            } else {
+                SFlag::S_IFBLK
+            };
             (flag, makedev(major.into(), minor.into()))
         };
         mknod(&target, flag, Mode::from_bits_truncate(mode & 0o7777), dev)
@@ -113,12 +120,10 @@ fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, dst: &Path) -> Result<()>
             .map_err(io("chmod", &target))?;
         return Ok(());
     }
-    entry
-        .unpack_in(dst)
-        .map_err(|e| Error::InvalidArchive {
-            path: dst.to_path_buf(),
-            reason: format!("unpacking {}: {e}", raw.display()),
-        })?;
+    entry.unpack_in(dst).map_err(|e| Error::InvalidArchive {
+        path: dst.to_path_buf(),
+        reason: format!("unpacking {}: {e}", raw.display()),
+    })?;
     Ok(())
 }
 
@@ -159,7 +164,13 @@ fn xattr_set(path: &Path, name: &str, value: &[u8]) -> Result<()> {
     #[allow(unsafe_code)]
     // SAFETY: both strings are NUL-terminated and live through the call; value is a valid slice.
     let rc = unsafe {
-        libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     if rc != 0 {
         return Err(io("setting xattr on", path)(std::io::Error::last_os_error()));

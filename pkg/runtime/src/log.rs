@@ -67,7 +67,12 @@ impl LineBuffer {
 
 fn write_record(out: &mut File, stream: Stream, full: bool, content: &[u8]) -> std::io::Result<()> {
     let now = jiff::Timestamp::now();
-    let mut record = format!("{now:.9} {} {} ", stream.name(), if full { 'F' } else { 'P' }).into_bytes();
+    let mut record = format!(
+        "{now:.9} {} {} ",
+        stream.name(),
+        if full { 'F' } else { 'P' }
+    )
+    .into_bytes();
     record.extend_from_slice(content);
     record.push(b'\n');
     out.write_all(&record)
@@ -124,11 +129,18 @@ mod tests {
         file.rewind().unwrap();
         let mut text = Vec::new();
         file.read_to_end(&mut text).unwrap();
-        let records: Vec<_> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| parse(l).unwrap()).collect();
+        let records: Vec<_> = text
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| parse(l).unwrap())
+            .collect();
         assert_eq!(records.len(), 4);
         assert_eq!((records[0].content, records[0].full), (&b"one"[..], true));
         assert_eq!(records[1].content, b"two");
-        assert_eq!((records[2].content.len(), records[2].full), (MAX_LINE, false));
+        assert_eq!(
+            (records[2].content.len(), records[2].full),
+            (MAX_LINE, false)
+        );
         assert_eq!((records[3].content, records[3].full), (&b"xxx"[..], true));
         assert!(records.iter().all(|r| r.stream == Stream::Stderr));
         assert!(records[0].time.parse::<jiff::Timestamp>().is_ok());

@@ -8,7 +8,9 @@ pub fn normalize(name: &str) -> Result<String> {
     let invalid = || Error::InvalidReference(name.to_string());
     if name.is_empty()
         || name.len() > 255
-        || name.chars().any(|c| c.is_whitespace() || c.is_control() || c.is_ascii_uppercase() && !name.contains('@'))
+        || name.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || c.is_ascii_uppercase() && !name.contains('@')
+        })
     {
         return Err(invalid());
     }
@@ -21,7 +23,9 @@ pub fn normalize(name: &str) -> Result<String> {
     };
     // The first component is a registry host when it has a dot or a port, or is localhost.
     let (host, path) = match rest.split_once('/') {
-        Some((first, path)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, path))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (first.to_string(), path.to_string())
         }
         _ => ("docker.io".to_string(), rest.to_string()),
@@ -37,7 +41,8 @@ pub fn normalize(name: &str) -> Result<String> {
     };
     let component_ok = |c: &str| {
         !c.is_empty()
-            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
             && c.as_bytes()[0].is_ascii_alphanumeric()
     };
     if !path.split('/').all(component_ok) {
@@ -46,7 +51,9 @@ pub fn normalize(name: &str) -> Result<String> {
     if let Some(t) = &tag
         && (t.is_empty()
             || t.len() > 128
-            || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
     {
         return Err(invalid());
     }
@@ -68,8 +75,14 @@ mod tests {
 
     #[test]
     fn normalises_like_docker() {
-        assert_eq!(normalize("busybox").unwrap(), "docker.io/library/busybox:latest");
-        assert_eq!(normalize("busybox:1.35").unwrap(), "docker.io/library/busybox:1.35");
+        assert_eq!(
+            normalize("busybox").unwrap(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            normalize("busybox:1.35").unwrap(),
+            "docker.io/library/busybox:1.35"
+        );
         assert_eq!(normalize("me/app").unwrap(), "docker.io/me/app:latest");
         assert_eq!(
             normalize("127.0.0.1:5000/busybox:multi").unwrap(),
@@ -84,7 +97,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_names() {
-        for bad in ["", "Busybox", "a b", "busybox:", "/x", "x//y", "x@sha256:12"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a b",
+            "busybox:",
+            "/x",
+            "x//y",
+            "x@sha256:12",
+        ] {
             assert!(normalize(bad).is_err(), "{bad:?} accepted");
         }
     }

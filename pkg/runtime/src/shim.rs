@@ -100,7 +100,9 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
     nix::sys::prctl::set_child_subreaper(true).map_err(sys("becoming a subreaper"))?;
     let info = container::info(paths, name)?;
     if !matches!(info.state, State::Created) {
-        return Err(Error::Shim(format!("container {name:?} was started before")));
+        return Err(Error::Shim(format!(
+            "container {name:?} was started before"
+        )));
     }
     let record = info.record;
     let dir = container::dir(paths, name);
@@ -109,10 +111,11 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
     let result = (|| {
         let images = ImageStore::new(paths);
         let config_bytes = images.content().read(&record.image_id)?;
-        let image: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
-            what: "image config".into(),
-            source,
-        })?;
+        let image: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
+                what: "image config".into(),
+                source,
+            })?;
         let mode = CgroupMode::detect();
         let cgroups_path = record.cgroups_path();
         let spec = crate::spec::build(&crate::spec::SpecInput {
@@ -147,7 +150,10 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
             .map_err(lc("create"))?;
         if let Err(source) = c.start() {
             let _ = c.delete(true);
-            return Err(Error::Libcontainer { op: "start", source });
+            return Err(Error::Libcontainer {
+                op: "start",
+                source,
+            });
         }
         Ok((record.clone(), mode, c, out_r, err_r))
     })();
@@ -163,7 +169,10 @@ fn mount_rootfs(paths: &Paths, record: &ContainerRecord, dir: &Path) -> Result<(
     let mut lower = Vec::new();
     for chain in record.chain.iter().rev() {
         if !snapshots.has(chain) {
-            return Err(Error::Shim(format!("snapshot {chain} of image {} is missing", record.image)));
+            return Err(Error::Shim(format!(
+                "snapshot {chain} of image {} is missing",
+                record.image
+            )));
         }
         lower.push(snapshots.fs(chain).display().to_string());
     }
@@ -191,7 +200,10 @@ fn mount_rootfs(paths: &Paths, record: &ContainerRecord, dir: &Path) -> Result<(
 pub fn unmount_rootfs(rootfs: &Path) {
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let target = rootfs.display().to_string();
-    if mounts.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())) {
+    if mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
+    {
         let _ = nix::mount::umount2(rootfs, MntFlags::MNT_DETACH);
     }
 }

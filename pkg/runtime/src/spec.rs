@@ -124,9 +124,10 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<(u32, u32, 
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let passwd_entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| {
-        f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u))
-    });
+    let passwd_entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
     let (uid, name, primary) = match (u.parse::<u32>(), &passwd_entry) {
         (Ok(uid), entry) => (
             uid,
@@ -134,15 +135,22 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<(u32, u32, 
             entry.as_ref().and_then(|f| f[3].parse().ok()),
         ),
         (Err(_), Some(f)) => (
-            f[2].parse().map_err(|_| Error::InvalidSetting(format!("bad /etc/passwd entry for {u}")))?,
+            f[2].parse()
+                .map_err(|_| Error::InvalidSetting(format!("bad /etc/passwd entry for {u}")))?,
             Some(f[0].to_string()),
             f[3].parse().ok(),
         ),
         (Err(_), None) => {
-            return Err(Error::InvalidSetting(format!("user {u:?} is not in the image's /etc/passwd")));
+            return Err(Error::InvalidSetting(format!(
+                "user {u:?} is not in the image's /etc/passwd"
+            )));
         }
     };
-    let groups: Vec<Vec<&str>> = group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 3).collect();
+    let groups: Vec<Vec<&str>> = group
+        .lines()
+        .map(|l| l.split(':').collect())
+        .filter(|f: &Vec<&str>| f.len() >= 3)
+        .collect();
     let gid = match g {
         None => primary.unwrap_or(0),
         Some(g) => match g.parse::<u32>() {
@@ -151,7 +159,9 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<(u32, u32, 
                 .iter()
                 .find(|f| f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| Error::InvalidSetting(format!("group {g:?} is not in the image's /etc/group")))?,
+                .ok_or_else(|| {
+                    Error::InvalidSetting(format!("group {g:?} is not in the image's /etc/group"))
+                })?,
         },
     };
     let mut extra = Vec::new();
@@ -196,7 +206,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         args.extend(settings.args.iter().cloned());
     }
     if args.is_empty() {
-        return Err(Error::InvalidSetting("no command: the image has none and none was given".into()));
+        return Err(Error::InvalidSetting(
+            "no command: the image has none and none was given".into(),
+        ));
     }
     let mut env: Vec<String> = run.env.clone().unwrap_or_default();
     for kv in &settings.env {
@@ -218,7 +230,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .or(run.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        return Err(Error::InvalidSetting(format!("cwd {cwd:?} is not absolute")));
+        return Err(Error::InvalidSetting(format!(
+            "cwd {cwd:?} is not absolute"
+        )));
     }
     let user = settings
         .user
@@ -237,7 +251,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
-    mounts.extend(crate::cgroup::container_mounts(input.cgroup_mode, input.cgroups_path));
+    mounts.extend(crate::cgroup::container_mounts(
+        input.cgroup_mode,
+        input.cgroups_path,
+    ));
 
     let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
     if let Some(limit) = settings.memory {
@@ -298,10 +315,22 @@ mod tests {
 
     #[test]
     fn resolves_names_numbers_and_groups() {
-        assert_eq!(resolve_user("app", PASSWD, GROUP).unwrap(), (1000, 1000, vec![44]));
-        assert_eq!(resolve_user("1000:44", PASSWD, GROUP).unwrap(), (1000, 44, vec![]));
-        assert_eq!(resolve_user("4242", PASSWD, GROUP).unwrap(), (4242, 0, vec![]));
-        assert_eq!(resolve_user("app:video", PASSWD, GROUP).unwrap(), (1000, 44, vec![]));
+        assert_eq!(
+            resolve_user("app", PASSWD, GROUP).unwrap(),
+            (1000, 1000, vec![44])
+        );
+        assert_eq!(
+            resolve_user("1000:44", PASSWD, GROUP).unwrap(),
+            (1000, 44, vec![])
+        );
+        assert_eq!(
+            resolve_user("4242", PASSWD, GROUP).unwrap(),
+            (4242, 0, vec![])
+        );
+        assert_eq!(
+            resolve_user("app:video", PASSWD, GROUP).unwrap(),
+            (1000, 44, vec![])
+        );
         assert!(resolve_user("nobody", PASSWD, GROUP).is_err());
     }
 

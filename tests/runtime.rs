@@ -1,0 +1,672 @@
+//! cairn's container runtime end to end, as root: `cairn ctr` imports busybox tarballs built
+//! from Debian's busybox-static (docker-archive and oci-archive, plain, gzip and zstd) and runs
+//! containers through libcontainer in cairn's shim. Each test owns a data and run directory and
+//! removes its containers (processes, mounts, cgroups) when it ends.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use cairn_tests::ctr::{Node, build_images};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn count_entries(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn images_dir(node: &Node) -> PathBuf {
+    node.data_dir().join("agent/images")
+}
+
+/// What a user checks after a failed import: no image listed, no blob, no snapshot, no
+/// half-written file.
+fn assert_nothing_imported(node: &Node) -> Result<()> {
+    let ls = node.ok(["images", "ls"])?;
+    ensure!(
+        ls.lines().count() == 1,
+        "images listed after a failed import:\n{ls}"
+    );
+    let images = images_dir(node);
+    ensure!(
+        count_entries(&images.join("blobs/sha256")) == 0,
+        "blobs left"
+    );
+    ensure!(
+        count_entries(&images.join("ingest")) == 0,
+        "ingest files left"
+    );
+    ensure!(
+        count_entries(&node.data_dir().join("agent/snapshots")) == 0,
+        "snapshots left"
+    );
+    Ok(())
+}
+
+fn compress(tool: &str, file: &Path) -> Result<PathBuf> {
+    let ext = if tool == "gzip" { "gz" } else { "zst" };
+    let out = file.with_extension(format!("tar.{ext}"));
+    let status = Command::new(tool)
+        .arg("-c")
+        .arg(file)
+        .stdout(fs::File::create(&out)?)
+        .status()?;
+    ensure!(status.success(), "{tool} failed");
+    Ok(out)
+}
+
+#[test]
+fn imports_docker_and_oci_archives_plain_gzip_and_zstd() -> Result<()> {
+    let node = Node::new()?;
+    let images = build_images(node.dir.path())?;
+    let gz = compress("gzip", &images.oci_archive)?;
+    let zst = compress("zstd", &images.docker_archive)?;
+    for file in [&gz, &zst] {
+        let out = node.ok([
+            std::ffi::OsStr::new("images"),
+            "import".as_ref(),
+            file.as_os_str(),
+        ])?;
+        ensure!(out.contains("docker.io/library/busybox:"), "{out}");
+    }
+    let ls = node.ok(["images", "ls"])?;
+    ensure!(ls.contains("docker.io/library/busybox:test"), "{ls}");
+    ensure!(ls.contains("docker.io/library/busybox:docker"), "{ls}");
+    // Both tarballs hold the same two layers: each is unpacked once and shared.
+    let snapshots = node.data_dir().join("agent/snapshots");
+    ensure!(
+        count_entries(&snapshots) == 2,
+        "snapshots: {}",
+        count_entries(&snapshots)
+    );
+    // Both images run.
+    for image in ["busybox:test", "busybox:docker"] {
+        let out = node.ok(["run", "--rm", image, "hello"])?;
+        ensure!(out == "hello from busybox\n", "{image}: {out:?}");
+    }
+    // Removing one image keeps the shared snapshots; removing the other collects everything.
+    node.ok(["images", "rm", "busybox:test"])?;
+    ensure!(count_entries(&snapshots) == 2);
+    node.ok(["images", "rm", "docker.io/library/busybox:docker"])?;
+    assert_nothing_imported(&node)?;
+    let missing = node.ctr(["images", "rm", "busybox:test"])?;
+    ensure!(
+        !missing.status.success() && stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+    Ok(())
+}
+
+#[test]
+fn layers_keep_whiteouts_links_devices_and_ownership() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let snapshots = node.data_dir().join("agent/snapshots");
+    let mut found_device = false;
+    let mut found_whiteout = false;
+    for entry in fs::read_dir(&snapshots)? {
+        let fs_dir = entry?.path().join("fs");
+        if let Ok(m) = fs::symlink_metadata(fs_dir.join("dev/nullish")) {
+            ensure!(m.file_type().is_char_device() && m.rdev() == nix_makedev(1, 3));
+            let a = fs::metadata(fs_dir.join("etc/passwd"))?;
+            let b = fs::metadata(fs_dir.join("etc/passwd.hard"))?;
+            ensure!(a.ino() == b.ino(), "hard link not kept");
+            ensure!(fs::metadata(fs_dir.join("home/app"))?.uid() == 1000);
+            ensure!(
+                fs::symlink_metadata(fs_dir.join("bin/sh"))?
+                    .file_type()
+                    .is_symlink()
+            );
+            ensure!(fs::metadata(fs_dir.join("tmp"))?.mode() & 0o7777 == 0o1777);
+            found_device = true;
+        }
+        if fs_dir.join("etc/layer2").exists() {
+            let m = fs::symlink_metadata(fs_dir.join("etc/motd"))?;
+            ensure!(
+                m.file_type().is_char_device() && m.rdev() == 0,
+                "whiteout not in overlay form"
+            );
+            let m = fs::symlink_metadata(fs_dir.join("data/sub"))?;
+            ensure!(
+                m.file_type().is_char_device() && m.rdev() == 0,
+                "directory whiteout not in overlay form"
+            );
+            found_whiteout = true;
+        }
+    }
+    ensure!(found_device && found_whiteout);
+    // Inside a container the upper layer hides what it deleted.
+    let out = node.ok([
+        "run",
+        "--rm",
+        "busybox:test",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/layer2; ls /data; test -e /etc/motd || echo motd-gone; stat -c %u /home/app",
+    ])?;
+    ensure!(out == "two\nnew\nmotd-gone\n1000\n", "{out:?}");
+    Ok(())
+}
+
+fn nix_makedev(major: u64, minor: u64) -> u64 {
+    ((major & 0xfffff000) << 32)
+        | ((major & 0xfff) << 8)
+        | ((minor & 0xffffff00) << 12)
+        | (minor & 0xff)
+}
+
+#[test]
+fn exit_code_and_both_streams_reach_the_cri_log() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let out = node.ctr([
+        "run",
+        "busybox:test",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ])?;
+    ensure!(
+        out.status.code() == Some(3),
+        "{:?} {}",
+        out.status,
+        stderr(&out)
+    );
+    ensure!(stdout(&out) == "out\n", "{:?}", stdout(&out));
+    ensure!(stderr(&out) == "err\n", "{:?}", stderr(&out));
+    ensure!(node.status("c")?.as_deref() == Some("exited (3)"));
+    let log = fs::read_to_string(node.data_dir().join("agent/containers/c/container.log"))?;
+    let records: Vec<Vec<&str>> = log.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    ensure!(records.len() == 2, "{log}");
+    for r in &records {
+        ensure!(
+            r[0].ends_with('Z') && r[0].contains('T') && r[0].len() == 30,
+            "timestamp {:?}",
+            r[0]
+        );
+    }
+    let mut streams: Vec<(&str, &str, &str)> = records.iter().map(|r| (r[1], r[2], r[3])).collect();
+    streams.sort();
+    ensure!(
+        streams == vec![("stderr", "F", "err"), ("stdout", "F", "out")],
+        "{log}"
+    );
+    let logs = node.ctr(["logs", "c"])?;
+    ensure!(stdout(&logs) == "out\n" && stderr(&logs) == "err\n");
+    node.ok(["rm", "c"])?;
+    ensure!(node.status("c")?.is_none());
+    Ok(())
+}
+
+#[test]
+fn env_args_cwd_and_user_reach_the_process() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let out = node.ok([
+        "run",
+        "--rm",
+        "--env",
+        "FOO=bar baz",
+        "--env",
+        "PATH=/bin",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "app",
+        "busybox:test",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$FOO\"; pwd; id -u; id -g; id -G; echo $0 \"$1\"",
+        "arg0",
+        "arg one",
+    ])?;
+    ensure!(
+        out == "bar baz\n/tmp\n1000\n1000\n1000 44\narg0 arg one\n",
+        "{out:?}"
+    );
+    let out = node.ok([
+        "run",
+        "--rm",
+        "--user",
+        "4242:44",
+        "busybox:test",
+        "c",
+        "--",
+        "id",
+    ])?;
+    ensure!(out.trim() == "uid=4242 gid=44(video)", "{out:?}");
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "--user",
+        "nobody",
+        "busybox:test",
+        "c",
+        "--",
+        "id",
+    ])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("nobody"),
+        "{}",
+        stderr(&out)
+    );
+    ensure!(
+        node.status("c")?.is_none(),
+        "a container that failed to start is left"
+    );
+    Ok(())
+}
+
+#[test]
+fn memory_limit_oom_kills_and_is_reported() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    // tail buffers a line that never ends.
+    let out = node.ctr([
+        "run",
+        "--memory",
+        "16Mi",
+        "busybox:test",
+        "oom",
+        "--",
+        "sh",
+        "-c",
+        "exec tail /dev/zero",
+    ])?;
+    ensure!(out.status.code() == Some(137), "{:?}", out.status);
+    ensure!(stderr(&out).contains("OOM-killed"), "{}", stderr(&out));
+    ensure!(node.status("oom")?.as_deref() == Some("exited (137, OOMKilled)"));
+    // Without the limit the same amount of memory is fine.
+    let ok = node.ok([
+        "run",
+        "--rm",
+        "--memory",
+        "64Mi",
+        "busybox:test",
+        "fine",
+        "--",
+        "sh",
+        "-c",
+        "head -c 8m /dev/zero | tail -c 1 | wc -c",
+    ])?;
+    ensure!(ok.trim() == "1", "{ok:?}");
+    Ok(())
+}
+
+#[test]
+fn pids_limit_stops_forks() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "--pids",
+        "4",
+        "busybox:test",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; echo forked",
+    ])?;
+    ensure!(stderr(&out).contains("can't fork"), "{}", stderr(&out));
+    ensure!(!out.status.success());
+    let out = node.ok([
+        "run",
+        "--rm",
+        "--pids",
+        "16",
+        "busybox:test",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0 & sleep 0 & wait; echo forked",
+    ])?;
+    ensure!(out == "forked\n", "{out:?}");
+    Ok(())
+}
+
+#[test]
+fn container_cannot_raise_its_own_memory_limit() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let file = if v2 {
+        "/sys/fs/cgroup/memory.max"
+    } else {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    };
+    let script = format!("echo 1073741824 > {file}; echo write=$?; cat {file}");
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "--memory",
+        "32Mi",
+        "busybox:test",
+        "c",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ])?;
+    let text = stdout(&out);
+    ensure!(
+        text.contains("write=1") || text.contains("write=2"),
+        "the write succeeded: {text}"
+    );
+    ensure!(
+        text.trim_end().ends_with("33554432"),
+        "limit changed: {text}"
+    );
+    ensure!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    Ok(())
+}
+
+#[test]
+fn exec_runs_in_the_container_and_returns_its_exit_code() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok([
+        "run",
+        "--detach",
+        "busybox:test",
+        "svc",
+        "--",
+        "sh",
+        "-c",
+        "echo ready > /tmp/state; exec sleep 300",
+    ])?;
+    let out = node.ctr([
+        "exec",
+        "svc",
+        "--",
+        "sh",
+        "-c",
+        "cat /tmp/state; hostname; exit 5",
+    ])?;
+    ensure!(
+        out.status.code() == Some(5),
+        "{:?} {}",
+        out.status,
+        stderr(&out)
+    );
+    ensure!(stdout(&out) == "ready\nsvc\n", "{:?}", stdout(&out));
+    // The exec'd process sees the container's processes, not the host's.
+    let ps = node.ok([
+        "exec",
+        "svc",
+        "--",
+        "sh",
+        "-c",
+        "ls /proc | grep -c '^[0-9]'",
+    ])?;
+    ensure!(ps.trim().parse::<u32>()? <= 4, "{ps}");
+    node.ok(["stop", "-t", "0", "svc"])?;
+    let out = node.ctr(["exec", "svc", "--", "true"])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("not running"),
+        "{}",
+        stderr(&out)
+    );
+    Ok(())
+}
+
+#[test]
+fn stop_waits_for_sigterm_then_sigkills() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok([
+        "run",
+        "-d",
+        "busybox:test",
+        "polite",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 0' TERM; echo up; while true; do sleep 0.1; done",
+    ])?;
+    wait_for_log(&node, "polite", "up")?;
+    let out = node.ok(["stop", "-t", "30s", "polite"])?;
+    ensure!(out.trim() == "polite exited (0)", "{out}");
+    ensure!(node.ok(["logs", "polite"])? == "up\ngot-term\n");
+    // PID 1 without a handler ignores SIGTERM: only SIGKILL after the grace period ends it.
+    node.ok([
+        "run",
+        "-d",
+        "busybox:test",
+        "stubborn",
+        "--",
+        "sleep",
+        "300",
+    ])?;
+    let started = Instant::now();
+    let out = node.ok(["stop", "-t", "1s", "stubborn"])?;
+    ensure!(out.trim() == "stubborn exited (137)", "{out}");
+    ensure!(
+        started.elapsed() >= Duration::from_secs(1),
+        "SIGKILL came before the grace period ended"
+    );
+    Ok(())
+}
+
+fn wait_for_log(node: &Node, name: &str, text: &str) -> Result<()> {
+    for _ in 0..500 {
+        // The container may not exist yet while its starter is still creating it.
+        if node.ok(["logs", name]).is_ok_and(|l| l.contains(text)) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("{name} never logged {text:?}")
+}
+
+#[test]
+fn container_survives_kill_9_of_its_starter() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let mut starter = node
+        .command([
+            "run",
+            "busybox:test",
+            "orphan",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 300",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    wait_for_log(&node, "orphan", "started")?;
+    let pid = node.pid("orphan")?;
+    starter.kill()?; // SIGKILL
+    starter.wait()?;
+    std::thread::sleep(Duration::from_millis(200));
+    ensure!(
+        node.pid("orphan")? == pid,
+        "the container changed after its starter died"
+    );
+    ensure!(Path::new(&format!("/proc/{pid}")).exists());
+    let out = node.ok(["exec", "orphan", "--", "echo", "still-here"])?;
+    ensure!(out == "still-here\n");
+    node.ok(["stop", "-t", "0", "orphan"])?;
+    ensure!(node.status("orphan")?.as_deref() == Some("exited (137)"));
+    Ok(())
+}
+
+#[test]
+fn nothing_is_left_after_rm() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok([
+        "run",
+        "-d",
+        "--memory",
+        "32Mi",
+        "--cpus",
+        "0.5",
+        "--pids",
+        "20",
+        "busybox:test",
+        "gone",
+        "--",
+        "sleep",
+        "300",
+    ])?;
+    let id = node.id("gone")?;
+    let pid = node.pid("gone")?;
+    let netns = fs::read_link(format!("/proc/{pid}/ns/net"))?;
+    ensure!(
+        netns != fs::read_link("/proc/self/ns/net")?,
+        "the container shares the host's netns"
+    );
+    let rootfs = node.data_dir().join("agent/containers/gone/rootfs");
+    let mounted = || -> Result<bool> {
+        let target = rootfs.display().to_string();
+        Ok(fs::read_to_string("/proc/self/mountinfo")?
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(target.as_str())))
+    };
+    ensure!(mounted()?, "rootfs not mounted while running");
+    let cgroups: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("cairn").join(&id))
+        .chain([PathBuf::from("/sys/fs/cgroup/cairn").join(&id)])
+        .collect();
+    ensure!(
+        cgroups.iter().any(|c| c.exists()),
+        "no cgroup while running"
+    );
+    let quota =
+        fs::read_to_string("/sys/fs/cgroup/cpu/cairn/".to_string() + &id + "/cpu.cfs_quota_us")
+            .or_else(|_| fs::read_to_string(format!("/sys/fs/cgroup/cairn/{id}/cpu.max")))?;
+    ensure!(quota.starts_with("50000"), "cpu quota {quota}");
+    let procs_file = cgroups
+        .iter()
+        .map(|c| c.join("cgroup.procs"))
+        .find(|f| f.exists())
+        .context("no cgroup.procs")?;
+    let procs: Vec<String> = fs::read_to_string(&procs_file)?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ensure!(procs.contains(&pid.to_string()), "{procs:?}");
+    let out = node.ctr(["rm", "gone"])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("running"),
+        "{}",
+        stderr(&out)
+    );
+    node.ok(["rm", "-f", "gone"])?;
+    ensure!(node.status("gone")?.is_none());
+    ensure!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} left"
+    );
+    ensure!(!mounted()?, "rootfs still mounted");
+    for c in &cgroups {
+        ensure!(!c.exists(), "cgroup {} left", c.display());
+    }
+    ensure!(!node.data_dir().join("agent/containers/gone").exists());
+    ensure!(
+        count_entries(&node.run_dir().join("containers")) == 0,
+        "libcontainer state left"
+    );
+    // Every process of the container is gone, and with them its (unnamed) network namespace.
+    for p in &procs {
+        ensure!(!Path::new("/proc").join(p).exists(), "process {p} left");
+    }
+    Ok(())
+}
+
+#[test]
+fn corrupt_truncated_or_foreign_tarballs_are_refused_and_leave_nothing() -> Result<()> {
+    let node = Node::new()?;
+    let images = build_images(node.dir.path())?;
+    let dir = node.dir.path();
+    // Truncated in the middle of the layer.
+    let whole = fs::read(&images.oci_archive)?;
+    let truncated = dir.join("truncated.tar");
+    fs::write(&truncated, &whole[..whole.len() / 2])?;
+    // A layer blob changed (one byte appended) inside an otherwise valid archive.
+    let unpacked = dir.join("corrupt");
+    fs::create_dir(&unpacked)?;
+    let ok = Command::new("tar")
+        .arg("-xf")
+        .arg(&images.oci_archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()?;
+    ensure!(ok.success());
+    let biggest = fs::read_dir(unpacked.join("blobs/sha256"))?
+        .filter_map(|e| e.ok())
+        .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .context("no blobs")?
+        .path();
+    let mut blob = fs::read(&biggest)?;
+    blob.push(0);
+    fs::write(&biggest, blob)?;
+    let corrupt = dir.join("corrupt.tar");
+    let ok = Command::new("tar")
+        .arg("-cf")
+        .arg(&corrupt)
+        .arg("-C")
+        .arg(&unpacked)
+        .arg(".")
+        .status()?;
+    ensure!(ok.success());
+    // Not a tarball at all, and a gzip stream cut short.
+    let garbage = dir.join("garbage.tar");
+    fs::write(&garbage, b"this is not an image archive\n".repeat(100))?;
+    let gz = compress("gzip", &images.docker_archive)?;
+    let gz_bytes = fs::read(&gz)?;
+    let gz_cut = dir.join("cut.tar.gz");
+    fs::write(&gz_cut, &gz_bytes[..gz_bytes.len() * 2 / 3])?;
+    for (file, expect) in [
+        (&truncated, "invalid image archive"),
+        (&corrupt, "digest mismatch"),
+        (&garbage, "invalid image archive"),
+        (&gz_cut, "invalid image archive"),
+    ] {
+        let out = node.ctr([
+            std::ffi::OsStr::new("images"),
+            "import".as_ref(),
+            file.as_os_str(),
+        ])?;
+        ensure!(!out.status.success(), "{} was imported", file.display());
+        ensure!(
+            stderr(&out).contains(expect),
+            "{}: {}",
+            file.display(),
+            stderr(&out)
+        );
+        assert_nothing_imported(&node)?;
+    }
+    let out = node.ctr(["run", "busybox:test", "c"])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
+    Ok(())
+}
