@@ -55,7 +55,7 @@ impl CgroupMode {
         let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let joined: Vec<&str> = own
             .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(1))
+            .filter_map(|l| l.split(':').nth(1))
             .flat_map(|c| c.split(','))
             .collect();
         let controllers = V1_CONTROLLERS

@@ -8,7 +8,7 @@
 //! `container.log` (CRI format) and `shim.log`.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -435,10 +435,8 @@ pub fn copy_logs(
         match ended {
             Some(status) => return Ok(status),
             None if !follow => return Ok(None),
-            None => {
-                std::thread::sleep(Duration::from_millis(10));
-                let _ = file.seek(SeekFrom::Current(0));
-            }
+            // A read at the end of a file returns what was appended since.
+            None => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }
