@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use cairn_runtime::container::{self, State};
+use cairn_runtime::registries::Registries;
 use cairn_runtime::spec::{self, Settings};
 use cairn_runtime::{Paths, archive, image::ImageStore};
 use clap::{Args, Subcommand};
@@ -22,6 +23,13 @@ pub struct CtrArgs {
     /// Where volatile runtime state lives (gone after a reboot).
     #[arg(long, env = "CAIRN_RUN_DIR", default_value = "/run/cairn")]
     pub run_dir: PathBuf,
+    /// Registry mirrors, credentials and TLS settings (k3s's registries.yaml format).
+    #[arg(
+        long,
+        env = "CAIRN_PRIVATE_REGISTRY",
+        default_value = "/etc/cairn/registries.yaml"
+    )]
+    pub private_registry: PathBuf,
     /// What to do.
     #[command(subcommand)]
     pub command: CtrCommand,
@@ -83,6 +91,12 @@ pub enum CtrCommand {
 /// `cairn ctr images` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
+    /// Pull images from their registries (or mirrors) for this machine's platform.
+    Pull {
+        /// Image names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Import air-gap tarballs (docker-archive or oci-archive; plain, gzip or zstd).
     Import {
         /// The tarballs.
@@ -191,6 +205,20 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 for r in records {
                     writeln!(out, "{} {}", r.name, r.config)?;
                 }
+            }
+        }
+        CtrCommand::Images(ImagesCommand::Pull { names }) => {
+            let registries = Registries::load(&args.private_registry)?;
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            // Only pulls need async IO; a current-thread runtime keeps this process simple.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            for name in names {
+                let r = rt
+                    .block_on(cairn_runtime::pull::pull(&paths, &registries, &name))
+                    .with_context(|| format!("pulling {name}"))?;
+                writeln!(out, "{} {}", r.name, r.config)?;
             }
         }
         CtrCommand::Images(ImagesCommand::Ls) => {

@@ -76,6 +76,13 @@ impl ContentStore {
         Ok(Ingest { path, file })
     }
 
+    /// A fresh path in the ingest area for a download (the caller removes it).
+    pub fn ingest_path(&self) -> Result<PathBuf> {
+        let dir = self.root.join("ingest");
+        fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        Ok(dir.join(format!("dl-{}-{}", std::process::id(), unique())))
+    }
+
     /// Streams `reader` into the store; returns its digest, its size and whether the blob is new.
     pub fn write_from(
         &self,

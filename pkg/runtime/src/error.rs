@@ -101,6 +101,14 @@ pub enum Error {
     /// The OCI spec could not be built.
     #[error("building the OCI spec")]
     Spec(#[from] libcontainer::oci_spec::OciSpecError),
+    /// A registry refused or failed a request.
+    #[error("registry {registry}: {message}")]
+    Registry {
+        /// The registry (endpoint host).
+        registry: String,
+        /// What it said.
+        message: String,
+    },
     /// The shim failed to start the container.
     #[error("shim: {0}")]
     Shim(String),
