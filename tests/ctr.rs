@@ -213,3 +213,132 @@ impl Drop for Node {
         }
     }
 }
+
+/// Adds to the test layout two index-tagged images: `multi` (amd64 and arm64/v8, whose Cmds
+/// print `hello from amd64` and `hello from fake arm64`) and `riscv` (riscv64 only).
+pub fn add_index_images(images: &TestImages) -> Result<()> {
+    let dir = images.layout.parent().context("layout in a directory")?;
+    sh(
+        r#"
+umoci tag --image oci:busybox busybox-amd64
+umoci config --image oci:busybox-amd64 --config.cmd sh --config.cmd -c --config.cmd 'echo hello from amd64'
+umoci tag --image oci:busybox busybox-arm64
+umoci config --image oci:busybox-arm64 --architecture arm64 --config.cmd sh --config.cmd -c --config.cmd 'echo hello from fake arm64'
+umoci tag --image oci:busybox busybox-riscv
+umoci config --image oci:busybox-riscv --architecture riscv64 --config.cmd sh --config.cmd -c --config.cmd 'echo riscv'
+python3 - <<'PY'
+import hashlib, json
+layout = json.load(open("oci/index.json"))
+by_name = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in layout["manifests"]}
+def desc(name, arch, variant=None):
+    d = {k: by_name[name][k] for k in ("mediaType", "digest", "size")}
+    d["platform"] = {"architecture": arch, "os": "linux"}
+    if variant:
+        d["platform"]["variant"] = variant
+    return d
+def add(tag, entries):
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries}).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    open("oci/blobs/sha256/" + digest, "wb").write(body)
+    layout["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": "sha256:" + digest, "size": len(body),
+        "annotations": {"org.opencontainers.image.ref.name": tag}})
+add("multi", [desc("busybox-amd64", "amd64"), desc("busybox-arm64", "arm64", "v8")])
+add("riscv", [desc("busybox-riscv", "riscv64")])
+json.dump(layout, open("oci/index.json", "w"))
+PY
+"#,
+        dir,
+    )
+}
+
+/// Debian's docker-registry on 127.0.0.1, killed by PID on drop.
+pub struct Registry {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry; with `basic_auth` = (user, password) it demands those credentials.
+    pub fn start(basic_auth: Option<(&str, &str)>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: \"{address}\"}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = basic_auth {
+            // bcrypt at the lowest cost: the registry checks it on every request.
+            let out = Command::new("python3")
+                .args(["-W", "ignore", "-c"])
+                .arg(format!(
+                    "import crypt; print('{user}:' + crypt.crypt('{password}', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))"
+                ))
+                .output()?;
+            ensure_ok(&out, "htpasswd")?;
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, &out.stdout)?;
+            config.push_str(&format!(
+                "auth: {{htpasswd: {{realm: basic-realm, path: {}}}}}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config)?;
+        let log = std::fs::File::create(dir.path().join("log"))?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting docker-registry (apt-get install docker-registry)")?;
+        let registry = Registry {
+            address,
+            child,
+            _dir: dir,
+        };
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(&registry.address).is_ok() {
+                return Ok(registry);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        bail!("docker-registry did not listen on {}", registry.address)
+    }
+
+    /// Pushes `oci:<layout>:<tag>` (all platforms) as `<address>/<repo>`.
+    pub fn push(&self, layout: &Path, tag: &str, repo: &str, creds: Option<&str>) -> Result<()> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "-q", "--all", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.arg("--dest-creds").arg(c);
+        }
+        let out = cmd
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repo}", self.address))
+            .output()?;
+        ensure_ok(&out, "skopeo copy")
+    }
+}
+
+fn ensure_ok(out: &Output, what: &str) -> Result<()> {
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -62,7 +62,7 @@ pub async fn pull_for(
         }
     }
     let _ = images.collect_garbage(&[]);
-    Err(last.unwrap_or_else(|| Error::ImageNotFound(name)))
+    Err(last.unwrap_or(Error::ImageNotFound(name)))
 }
 
 fn registry_error(endpoint: &Endpoint, e: oci_client::errors::OciDistributionError) -> Error {
