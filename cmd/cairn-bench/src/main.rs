@@ -5,7 +5,8 @@
 //! table with throughput, latency, memory and fsync figures. `cairn-bench api` measures cairn's
 //! Kubernetes API server alone (create, update, get, list, watch; the latency, list and
 //! watcher-memory targets). `cairn-bench hollow-nodes` runs many simulated nodes in one process
-//! (`hollow`). This file only parses the command line and dispatches.
+//! (`hollow`). `cairn-bench runtime` compares the container runtime with runc and crun. This
+//! file only parses the command line and dispatches.
 
 mod api;
 mod api_client;
@@ -20,6 +21,7 @@ mod hollow_pod;
 mod kv;
 mod procfs;
 mod report;
+mod runtime;
 mod stats;
 mod targets;
 mod workloads;
@@ -46,6 +48,9 @@ enum Command {
     /// Simulated nodes: register N Nodes, keep their Leases fresh and move the pods bound to
     /// them to Running (or Succeeded/Failed) without running anything.
     HollowNodes(hollow::Args),
+    /// The container runtime against runc and crun: create+start+wait+delete of a busybox
+    /// `true` container, and image import against skopeo.
+    Runtime(runtime::Args),
 }
 
 #[tokio::main]
@@ -65,6 +70,7 @@ async fn main() -> Result<()> {
                 Command::HollowNodes(_) => unreachable!("dispatched above"),
                 Command::Kv(args) => kv::run(args).await,
                 Command::Api(args) => api::run(args).await,
+                Command::Runtime(args) => runtime::run(args).await,
             }
         } => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),

@@ -24,6 +24,10 @@ use crate::log::Stream;
 use crate::spec::Settings;
 use crate::{Error, Paths, Result};
 
+/// How often a caller looks at what the shim recorded (files, not a socket: a shim outlives
+/// whoever asked, so the record is the interface).
+const POLL: Duration = Duration::from_millis(2);
+
 /// What was asked for a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerRecord {
@@ -284,7 +288,7 @@ pub fn wait(paths: &Paths, name: &str, timeout: Option<Duration>) -> Result<Opti
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(POLL);
     }
 }
 
@@ -396,7 +400,7 @@ pub fn copy_logs(
                 if let State::Exited(_) | State::Unknown = info_state(paths, name)? {
                     return Ok(None);
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(POLL);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("opening", &path)(e)),
@@ -436,7 +440,7 @@ pub fn copy_logs(
             Some(status) => return Ok(status),
             None if !follow => return Ok(None),
             // A read at the end of a file returns what was appended since.
-            None => std::thread::sleep(Duration::from_millis(10)),
+            None => std::thread::sleep(POLL),
         }
     }
 }
