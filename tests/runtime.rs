@@ -670,3 +670,84 @@ fn corrupt_truncated_or_foreign_tarballs_are_refused_and_leave_nothing() -> Resu
     );
     Ok(())
 }
+
+#[test]
+fn containers_share_a_sandbox_network_namespace() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let path = node.ok(["netns", "create", "pod1"])?;
+    let path = PathBuf::from(path.trim());
+    ensure!(
+        path.starts_with(node.run_dir().join("netns")),
+        "{}",
+        path.display()
+    );
+    node.ok([
+        "run",
+        "-d",
+        "--netns",
+        "pod1",
+        "busybox:test",
+        "server",
+        "--",
+        "nc",
+        "-l",
+        "-p",
+        "8080",
+        "-e",
+        "echo",
+        "hi-from-server",
+    ])?;
+    let pid = node.pid("server")?;
+    let netns = fs::read_link(format!("/proc/{pid}/ns/net"))?;
+    ensure!(
+        netns != fs::read_link("/proc/self/ns/net")?,
+        "the sandbox is the host's namespace"
+    );
+    // The server listens on the sandbox's loopback; a second container in the sandbox reaches it.
+    let mut reply = String::new();
+    for _ in 0..100 {
+        reply = node.ok([
+            "run",
+            "--rm",
+            "--netns",
+            "pod1",
+            "busybox:test",
+            "client",
+            "--",
+            "sh",
+            "-c",
+            "nc 127.0.0.1 8080 </dev/null",
+        ])?;
+        if !reply.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure!(reply == "hi-from-server\n", "{reply:?}");
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "--netns",
+        "nope",
+        "busybox:test",
+        "c",
+        "--",
+        "true",
+    ])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("no network namespace"),
+        "{}",
+        stderr(&out)
+    );
+    node.ok(["rm", "-f", "server"])?;
+    node.ok(["netns", "rm", "pod1"])?;
+    ensure!(!path.exists());
+    let target = path.display().to_string();
+    ensure!(
+        !fs::read_to_string("/proc/self/mountinfo")?.contains(&target),
+        "netns still mounted"
+    );
+    ensure!(node.ok(["netns", "ls"])?.is_empty());
+    Ok(())
+}

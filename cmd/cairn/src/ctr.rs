@@ -45,6 +45,9 @@ pub enum CtrCommand {
     Run(RunArgs),
     /// List containers.
     Ps,
+    /// Manage pod sandbox network namespaces (under RUN/netns).
+    #[command(subcommand)]
+    Netns(NetnsCommand),
     /// Print a container's log (stdout and stderr).
     Logs {
         /// Keep printing until the container ends.
@@ -86,6 +89,23 @@ pub enum CtrCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+/// `cairn ctr netns` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NetnsCommand {
+    /// Create a network namespace containers can join with `run --netns NAME`.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a network namespace.
+    Rm {
+        /// Its name.
+        name: String,
+    },
+    /// List network namespaces.
+    Ls,
 }
 
 /// `cairn ctr images` subcommands.
@@ -140,6 +160,9 @@ pub struct RunArgs {
     /// Maximum number of processes.
     #[arg(long)]
     pids: Option<i64>,
+    /// Join this sandbox network namespace (see `cairn ctr netns create`).
+    #[arg(long)]
+    netns: Option<String>,
     /// The image (name or id).
     image: String,
     /// The container's name.
@@ -263,6 +286,18 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 )?;
             }
         }
+        CtrCommand::Netns(NetnsCommand::Create { name }) => {
+            let path = cairn_runtime::netns::create(&paths, &name)?;
+            writeln!(out, "{}", path.display())?;
+        }
+        CtrCommand::Netns(NetnsCommand::Rm { name }) => {
+            cairn_runtime::netns::remove(&paths, &name)?
+        }
+        CtrCommand::Netns(NetnsCommand::Ls) => {
+            for name in cairn_runtime::netns::list(&paths) {
+                writeln!(out, "{name}")?;
+            }
+        }
         CtrCommand::Logs { follow, name } => {
             drop(out);
             container::copy_logs(
@@ -299,6 +334,11 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
     if run.rm && run.detach {
         bail!("--rm and --detach cannot be combined");
     }
+    if let Some(n) = &run.netns
+        && !cairn_runtime::netns::path(paths, n).exists()
+    {
+        bail!("no network namespace {n:?} (create it with `cairn ctr netns create {n}`)");
+    }
     let settings = Settings {
         args: run.command,
         env: run.env,
@@ -307,7 +347,9 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
         memory: run.memory,
         milli_cpus: run.cpus,
         pids: run.pids,
-        netns: None,
+        netns: run
+            .netns
+            .map(|n| cairn_runtime::netns::path(paths, &n).display().to_string()),
     };
     container::create(paths, &run.name, &run.image, settings)?;
     if let Err(e) = container::start(paths, &run.name, exe) {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod log;
+pub mod netns;
 pub mod pull;
 pub mod reference;
 pub mod registries;
