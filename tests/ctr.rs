@@ -2,8 +2,9 @@
 //! images it runs (built from Debian's busybox-static with umoci and skopeo: no network).
 //!
 //! [`Node`] owns a data directory and a run directory; on drop it removes every container it
-//! still has with `cairn ctr rm -f` (which kills, unmounts and removes cgroups), so a failing
-//! test leaves no processes, mounts or cgroups behind.
+//! still has with `cairn ctr rm -f` (which kills, unmounts and removes cgroups) and every
+//! sandbox network namespace, so a failing test leaves no processes, mounts, cgroups or
+//! namespaces behind.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -209,6 +210,11 @@ impl Drop for Node {
         for line in ps.lines().skip(1) {
             if let Some(name) = line.split_whitespace().next() {
                 let _ = self.ctr(["rm", "-f", name]);
+            }
+        }
+        if let Ok(names) = self.ok(["netns", "ls"]) {
+            for name in names.lines() {
+                let _ = self.ctr(["netns", "rm", name]);
             }
         }
     }
