@@ -1,17 +1,131 @@
 //! cairn-controllers: the control loops of the controller manager, each a client of the
 //! Kubernetes API (cairn-client) that watches objects and drives them toward their spec. They
 //! never touch the store; `cairn server` runs them while it holds the controller manager's
-//! Lease (ADR 011). So far: namespace lifecycle.
+//! Lease (ADR 011).
+//!
+//! Every controller has one shape (ADR 015): shared [`informer`]s keep caches of the
+//! resources and call handlers on changes; handlers queue object keys on the controller's
+//! [`queue`]; workers take keys and run the controller's level-triggered [`reconcile`] step
+//! against the caches, writing through the API. Controllers: ReplicaSet, Deployment,
+//! garbage collector, namespace lifecycle.
 
+pub mod claim;
+pub mod deployment;
+pub mod error;
+pub mod expectations;
+pub mod gc;
+pub mod informer;
+pub mod meta;
 pub mod namespace;
+pub mod pods;
+pub mod queue;
+pub mod reconcile;
+pub mod replicaset;
+pub mod template;
 
-use cairn_client::Client;
+use cairn_client::{Api, Client};
+use k8s_openapi::api::{apps, batch, coordination, core};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, Result};
+pub use informer::{Change, Informer};
+pub use queue::Queue;
+pub use reconcile::{Reconcile, run_workers};
 
 /// The Lease the active controller manager holds.
 pub const LEASE: &str = "kube-controller-manager";
 
+/// The informers the controllers share: one list-and-watch per resource.
+pub struct Informers {
+    /// Pods in every namespace.
+    pub pods: Informer<core::v1::Pod>,
+    /// ReplicaSets.
+    pub replica_sets: Informer<apps::v1::ReplicaSet>,
+    /// Deployments.
+    pub deployments: Informer<apps::v1::Deployment>,
+    /// DaemonSets.
+    pub daemon_sets: Informer<apps::v1::DaemonSet>,
+    /// Jobs.
+    pub jobs: Informer<batch::v1::Job>,
+    /// CronJobs.
+    pub cron_jobs: Informer<batch::v1::CronJob>,
+    /// Nodes.
+    pub nodes: Informer<core::v1::Node>,
+    /// Leases (the nodes' heartbeats live in `kube-node-lease`).
+    pub leases: Informer<coordination::v1::Lease>,
+    /// Namespaces.
+    pub namespaces: Informer<core::v1::Namespace>,
+    /// ServiceAccounts.
+    pub service_accounts: Informer<core::v1::ServiceAccount>,
+}
+
+impl Informers {
+    /// Informers for everything, not started yet.
+    pub fn new(client: &Client) -> Self {
+        Informers {
+            pods: Informer::new(Api::all(client.clone())),
+            replica_sets: Informer::new(Api::all(client.clone())),
+            deployments: Informer::new(Api::all(client.clone())),
+            daemon_sets: Informer::new(Api::all(client.clone())),
+            jobs: Informer::new(Api::all(client.clone())),
+            cron_jobs: Informer::new(Api::all(client.clone())),
+            nodes: Informer::new(Api::cluster(client.clone())),
+            leases: Informer::new(Api::all(client.clone())),
+            namespaces: Informer::new(Api::cluster(client.clone())),
+            service_accounts: Informer::new(Api::all(client.clone())),
+        }
+    }
+
+    /// Starts every informer on `tasks` and waits until each cache has its first list.
+    async fn start(&self, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) {
+        tasks.spawn(self.pods.clone().run(shutdown.clone()));
+        tasks.spawn(self.replica_sets.clone().run(shutdown.clone()));
+        tasks.spawn(self.deployments.clone().run(shutdown.clone()));
+        tasks.spawn(self.daemon_sets.clone().run(shutdown.clone()));
+        tasks.spawn(self.jobs.clone().run(shutdown.clone()));
+        tasks.spawn(self.cron_jobs.clone().run(shutdown.clone()));
+        tasks.spawn(self.nodes.clone().run(shutdown.clone()));
+        tasks.spawn(self.leases.clone().run(shutdown.clone()));
+        tasks.spawn(self.namespaces.clone().run(shutdown.clone()));
+        tasks.spawn(self.service_accounts.clone().run(shutdown.clone()));
+        let ready = async {
+            self.pods.store().wait_ready().await;
+            self.replica_sets.store().wait_ready().await;
+            self.deployments.store().wait_ready().await;
+            self.daemon_sets.store().wait_ready().await;
+            self.jobs.store().wait_ready().await;
+            self.cron_jobs.store().wait_ready().await;
+            self.nodes.store().wait_ready().await;
+            self.leases.store().wait_ready().await;
+            self.namespaces.store().wait_ready().await;
+            self.service_accounts.store().wait_ready().await;
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = ready => tracing::info!("controller caches are filled"),
+        }
+    }
+}
+
 /// Runs every controller until `shutdown`.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    namespace::run(client, shutdown).await;
+    let informers = Informers::new(&client);
+    let mut tasks = JoinSet::new();
+
+    let rs_queue = Queue::new();
+    let rs = replicaset::ReplicaSetController::new(client.clone(), &informers, &rs_queue);
+    let deploy_queue = Queue::new();
+    let deploy = deployment::DeploymentController::new(client.clone(), &informers, &deploy_queue);
+
+    let gc_queue = Queue::new();
+    let gc = gc::GarbageCollector::new(client.clone(), &informers, &gc_queue);
+
+    informers.start(&mut tasks, &shutdown).await;
+    tasks.spawn(run_workers(gc, gc_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(rs, rs_queue, 4, shutdown.clone()));
+    tasks.spawn(run_workers(deploy, deploy_queue, 4, shutdown.clone()));
+    tasks.spawn(namespace::run(client.clone(), shutdown.clone()));
+    shutdown.cancelled().await;
+    tasks.shutdown().await;
 }
