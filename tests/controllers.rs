@@ -49,6 +49,28 @@ async fn cluster(nodes: usize) -> Result<(Server, HollowNodes, Kubectl)> {
     Ok((server, hollow, k))
 }
 
+/// Polls `args` until `pred` holds for kubectl's output; returns that output.
+async fn wait_for(
+    k: &Kubectl,
+    args: &[&str],
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> Result<String> {
+    let mut last = String::new();
+    for _ in 0..300 {
+        let out = k.run(args)?;
+        last = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && pred(&last) {
+            return Ok(last);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!(
+        "kubectl.{} {args:?}: never {what}; last printed {last:?}",
+        k.version
+    )
+}
+
 fn lines(text: &str) -> Vec<String> {
     let mut v: Vec<String> = text.split_whitespace().map(str::to_string).collect();
     v.sort();
@@ -274,5 +296,391 @@ async fn deployments_roll_out_update_undo_scale_and_go_away() -> Result<()> {
         )
         .await?;
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_complete_fail_after_their_backoff_limit_and_expire() -> Result<()> {
+    let (server, _nodes, _) = cluster(2).await?;
+    for version in VERSIONS {
+        let k = Kubectl::new(version, &server.kubeconfig(), server.dir())?;
+        let v = version.replace('.', "-");
+        // One ["true"] pod: Complete.
+        let ok = format!("ok-{v}");
+        k.ok(&["create", "job", &ok, "--image=busybox", "--", "true"])?;
+        k.ok(&[
+            "wait",
+            "--for=condition=complete",
+            &format!("job/{ok}"),
+            "--timeout=60s",
+        ])?;
+        let status = k.ok(&[
+            "get",
+            "job",
+            &ok,
+            "-o",
+            "jsonpath={.status.succeeded}/{.status.active}",
+        ])?;
+        ensure!(status == "1/0", "{status}");
+        let labels = k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("job-name={ok}"),
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ])?;
+        ensure!(labels == "Succeeded", "{labels}");
+
+        // Three completions, two at a time.
+        let many = format!("many-{v}");
+        k.ok_with_input(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {many}}}\nspec:\n  completions: 3\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {{name: c, image: busybox, command: ['true']}}\n"
+            ),
+        )?;
+        k.ok(&[
+            "wait",
+            "--for=condition=complete",
+            &format!("job/{many}"),
+            "--timeout=60s",
+        ])?;
+        let done = k.ok(&["get", "job", &many, "-o", "jsonpath={.status.succeeded}"])?;
+        ensure!(done == "3", "{done}");
+        let pods = k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("job-name={many}"),
+            "-o",
+            "name",
+        ])?;
+        ensure!(pods.lines().count() == 3, "{pods}");
+
+        // ["false"] pods: Failed once more than backoffLimit (1) have failed.
+        let bad = format!("bad-{v}");
+        k.ok_with_input(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {bad}}}\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {{name: c, image: busybox, command: ['false']}}\n"
+            ),
+        )?;
+        k.ok(&[
+            "wait",
+            "--for=condition=failed",
+            &format!("job/{bad}"),
+            "--timeout=120s",
+        ])?;
+        let reason = k.ok(&[
+            "get",
+            "job",
+            &bad,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason} {.status.failed}",
+        ])?;
+        ensure!(reason == "BackoffLimitExceeded 2", "{reason}");
+        let phases = k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("job-name={bad}"),
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ])?;
+        ensure!(phases == "Failed Failed", "{phases}");
+
+        // ttlSecondsAfterFinished: the finished Job goes, and its pods with it.
+        let brief = format!("brief-{v}");
+        k.ok_with_input(
+            &["create", "-f", "-"],
+            &format!(
+                "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {brief}}}\nspec:\n  ttlSecondsAfterFinished: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {{name: c, image: busybox, command: ['true']}}\n"
+            ),
+        )?;
+        wait_until(
+            &k,
+            &[
+                "get",
+                "jobs,pods",
+                "-l",
+                &format!("job-name={brief}"),
+                "-o",
+                "name",
+                "--ignore-not-found",
+            ],
+            "",
+        )
+        .await?;
+        let gone = k.fails(&["get", "job", &brief])?;
+        ensure!(gone.contains("NotFound"), "{gone}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
+    let (server, _nodes, k) = cluster(1).await?;
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: tick}\nspec:\n  schedule: '* * * * *'\n  successfulJobsHistoryLimit: 1\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: busybox, command: ['true']}\n",
+    )?;
+    let k127 = Kubectl::new(VERSIONS[0], &server.kubeconfig(), server.dir())?;
+    // A run every minute (named by its minute, as upstream names them); only the last
+    // finished Job is kept.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..700 {
+        let names = k127.ok(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"])?;
+        seen.extend(names.split_whitespace().map(str::to_string));
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ensure!(seen.len() >= 2, "runs seen: {seen:?}");
+    ensure!(seen.iter().all(|n| n.starts_with("tick-")), "{seen:?}");
+    let success = k.ok(&[
+        "get",
+        "cronjob",
+        "tick",
+        "-o",
+        "jsonpath={.status.lastSuccessfulTime}",
+    ])?;
+    ensure!(!success.is_empty(), "no lastSuccessfulTime");
+    for _ in 0..100 {
+        let completed = k.ok(&[
+            "get",
+            "jobs",
+            "-o",
+            "jsonpath={range .items[?(@.status.succeeded==1)]}{.metadata.name} {end}",
+        ])?;
+        if completed.split_whitespace().count() <= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let completed = k.ok(&[
+        "get",
+        "jobs",
+        "-o",
+        "jsonpath={range .items[?(@.status.succeeded==1)]}{.metadata.name} {end}",
+    ])?;
+    ensure!(
+        completed.split_whitespace().count() <= 1,
+        "history kept: {completed}"
+    );
+    // Deleting the CronJob removes its Jobs.
+    k.ok(&["delete", "cronjob", "tick"])?;
+    wait_until(&k, &["get", "jobs", "-o", "name"], "").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemonset_covers_eligible_nodes_as_they_come_and_go() -> Result<()> {
+    let (server, _nodes, k) = cluster(2).await?;
+    // A tainted node the DaemonSet does not tolerate.
+    let _tainted = HollowNodes::start(
+        &server,
+        &[
+            "--count",
+            "1",
+            "--name-prefix",
+            "tainted-",
+            "--taint",
+            "dedicated=db:NoSchedule",
+        ],
+    )?;
+    wait_until(
+        &k,
+        &["get", "node", "tainted-0", "-o", "name"],
+        "node/tainted-0",
+    )
+    .await?;
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers:\n      - {name: c, image: busybox}\n",
+    )?;
+    let on_nodes = "jsonpath={range .items[?(@.status.phase==\"Running\")]}{.spec.nodeName} {end}";
+    for version in VERSIONS {
+        let kv = Kubectl::new(version, &server.kubeconfig(), server.dir())?;
+        let out = kv.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"])?;
+        ensure!(out.contains("successfully rolled out"), "{out}");
+    }
+    wait_for(
+        &k,
+        &["get", "pods", "-l", "app=agent", "-o", on_nodes],
+        "a pod on each untainted node",
+        |o| lines(o) == ["hollow-0", "hollow-1"],
+    )
+    .await?;
+    let status = k.ok(&[
+        "get",
+        "ds",
+        "agent",
+        "-o",
+        "jsonpath={.status.desiredNumberScheduled}/{.status.numberReady}",
+    ])?;
+    ensure!(status == "2/2", "{status}");
+
+    // A node joins: it gets a pod; it leaves: the pod goes.
+    let mut joined = HollowNodes::start(&server, &["--count", "1", "--name-prefix", "late-"])?;
+    wait_for(
+        &k,
+        &["get", "pods", "-l", "app=agent", "-o", on_nodes],
+        "a pod on the new node",
+        |o| lines(o) == ["hollow-0", "hollow-1", "late-0"],
+    )
+    .await?;
+    joined.terminate()?;
+    k.ok(&["delete", "node", "late-0"])?;
+    wait_for(
+        &k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=agent",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ],
+        "the pod of the deleted node gone",
+        |o| lines(o) == ["hollow-0", "hollow-1"],
+    )
+    .await?;
+    let status = k.ok(&[
+        "get",
+        "ds",
+        "agent",
+        "-o",
+        "jsonpath={.status.desiredNumberScheduled}",
+    ])?;
+    ensure!(status == "2", "{status}");
+
+    // A template change replaces the pods, one node at a time.
+    k.ok(&["set", "image", "daemonset/agent", "c=busybox:2"])?;
+    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=agent",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+        "busybox:2 busybox:2",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_nodes_pods_move_to_a_live_node() -> Result<()> {
+    let mut opts = ServerOpts::single()?;
+    opts.control_loops = true;
+    let server = Server::start(opts).await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    let mut doomed = HollowNodes::start(&server, &["--count", "1", "--name-prefix", "doomed-"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "node",
+            "doomed-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        "True",
+    )
+    .await?;
+    // The pods tolerate an unreachable node for 2 s only (the default is 300 s).
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: mover}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: mover}}\n  template:\n    metadata: {labels: {app: mover}}\n    spec:\n      tolerations:\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}\n      containers:\n      - {name: c, image: busybox}\n",
+    )?;
+    k.ok(&["rollout", "status", "deployment/mover", "--timeout=60s"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=mover",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ],
+        "doomed-0 doomed-0",
+    )
+    .await?;
+    let _alive = HollowNodes::start(&server, &["--count", "1", "--name-prefix", "alive-"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "node",
+            "alive-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        "True",
+    )
+    .await?;
+
+    // Kill the node's process: no more heartbeats.
+    doomed.terminate()?;
+    for _ in 0..120 {
+        let ready = k.ok(&[
+            "get",
+            "node",
+            "doomed-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ])?;
+        if ready == "Unknown" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ready = k.ok(&[
+        "get",
+        "node",
+        "doomed-0",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+    ])?;
+    ensure!(ready == "NodeStatusUnknown", "Ready reason: {ready}");
+    let taints = k.ok(&[
+        "get",
+        "node",
+        "doomed-0",
+        "-o",
+        "jsonpath={range .spec.taints[*]}{.key}:{.effect} {end}",
+    ])?;
+    ensure!(
+        lines(&taints)
+            == [
+                "node.kubernetes.io/unreachable:NoExecute",
+                "node.kubernetes.io/unreachable:NoSchedule"
+            ],
+        "{taints}"
+    );
+    // The pods are evicted and replaced on the live node.
+    let live_pods = "jsonpath={range .items[*]}{.spec.nodeName}:{.metadata.deletionTimestamp}:{.status.conditions[?(@.type==\"Ready\")].status} {end}";
+    let out = wait_for(
+        &k,
+        &["get", "pods", "-l", "app=mover", "-o", live_pods],
+        "two live pods on alive-0",
+        |o| {
+            o.split_whitespace()
+                .filter(|p| !p.contains("Z:"))
+                .collect::<Vec<_>>()
+                == ["alive-0::True", "alive-0::True"]
+        },
+    )
+    .await?;
+    ensure!(
+        out.contains("doomed-0:"),
+        "the evicted pods stay until their node confirms: {out}"
+    );
+    k.ok(&["rollout", "status", "deployment/mover", "--timeout=60s"])?;
     Ok(())
 }

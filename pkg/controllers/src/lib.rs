@@ -6,21 +6,29 @@
 //! Every controller has one shape (ADR 015): shared [`informer`]s keep caches of the
 //! resources and call handlers on changes; handlers queue object keys on the controller's
 //! [`queue`]; workers take keys and run the controller's level-triggered [`reconcile`] step
-//! against the caches, writing through the API. Controllers: ReplicaSet, Deployment,
-//! garbage collector, namespace lifecycle.
+//! against the caches, writing through the API. Controllers: ReplicaSet, Deployment, Job,
+//! CronJob, DaemonSet, garbage collector, node lifecycle (with taint-based eviction), pod GC,
+//! the `default` ServiceAccount, namespace lifecycle.
 
 pub mod claim;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod error;
 pub mod expectations;
 pub mod gc;
 pub mod informer;
+pub mod job;
 pub mod meta;
 pub mod namespace;
+pub mod node_lifecycle;
+pub mod nodes;
+pub mod pod_gc;
 pub mod pods;
 pub mod queue;
 pub mod reconcile;
 pub mod replicaset;
+pub mod service_account;
 pub mod template;
 
 use cairn_client::{Api, Client};
@@ -118,11 +126,29 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
     let deploy_queue = Queue::new();
     let deploy = deployment::DeploymentController::new(client.clone(), &informers, &deploy_queue);
 
+    let job_queue = Queue::new();
+    let job = job::JobController::new(client.clone(), &informers, &job_queue);
+    let cron_queue = Queue::new();
+    let cron = cronjob::CronJobController::new(client.clone(), &informers, &cron_queue);
+    let ds_queue = Queue::new();
+    let ds = daemonset::DaemonSetController::new(client.clone(), &informers, &ds_queue);
+    let node_queue = Queue::new();
+    let node = node_lifecycle::NodeLifecycle::new(client.clone(), &informers, &node_queue);
+    let pod_gc_queue = Queue::new();
+    let pod_gc = pod_gc::PodGc::new(client.clone(), &informers, &pod_gc_queue);
+    let sa_queue = Queue::new();
+    let sa = service_account::ServiceAccountController::new(client.clone(), &informers, &sa_queue);
     let gc_queue = Queue::new();
     let gc = gc::GarbageCollector::new(client.clone(), &informers, &gc_queue);
 
     informers.start(&mut tasks, &shutdown).await;
     tasks.spawn(run_workers(gc, gc_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(job, job_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(cron, cron_queue, 1, shutdown.clone()));
+    tasks.spawn(run_workers(ds, ds_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(node, node_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(pod_gc, pod_gc_queue, 1, shutdown.clone()));
+    tasks.spawn(run_workers(sa, sa_queue, 1, shutdown.clone()));
     tasks.spawn(run_workers(rs, rs_queue, 4, shutdown.clone()));
     tasks.spawn(run_workers(deploy, deploy_queue, 4, shutdown.clone()));
     tasks.spawn(namespace::run(client.clone(), shutdown.clone()));
