@@ -41,10 +41,12 @@ where
             }
             Some(_) => {}
             None => {
-                if matches && !meta::is_deleting(owner) && !meta::is_deleting(m) {
-                    if let Some(adopted) = adopt(api, m, controller_ref).await? {
-                        claimed.push(Arc::new(adopted));
-                    }
+                if matches
+                    && !meta::is_deleting(owner)
+                    && !meta::is_deleting(m)
+                    && let Some(adopted) = adopt(api, m, controller_ref).await?
+                {
+                    claimed.push(Arc::new(adopted));
                 }
             }
         }

@@ -98,9 +98,9 @@ impl Expectations {
             return true;
         }
         entry.writes.retain(|write| match write {
-            Write::Written { key, revision } => !store
+            Write::Written { key, revision } => store
                 .get(key.namespace.as_deref(), &key.name)
-                .is_some_and(|o| meta::revision(o.metadata()) >= *revision),
+                .is_none_or(|o| meta::revision(o.metadata()) < *revision),
             Write::Deleted { key, uid } => store
                 .get(key.namespace.as_deref(), &key.name)
                 .is_some_and(|o| {

@@ -73,16 +73,17 @@ impl Reconcile for PodGc {
                 terminated.push(pod);
             }
             match pods::node_name(pod) {
-                Some(node) if self.nodes.get(None, node).is_none() => {
-                    // Confirm: the cache may not have seen a new node yet.
-                    if node_api.get_opt(node).await?.is_none() {
-                        tracing::info!(
-                            node,
-                            pod = meta::name(&pod.metadata),
-                            "deleting a pod of a node that is gone"
-                        );
-                        self.force_delete(pod).await?;
-                    }
+                // Confirmed by a read: the cache may not have seen a new node yet.
+                Some(node)
+                    if self.nodes.get(None, node).is_none()
+                        && node_api.get_opt(node).await?.is_none() =>
+                {
+                    tracing::info!(
+                        node,
+                        pod = meta::name(&pod.metadata),
+                        "deleting a pod of a node that is gone"
+                    );
+                    self.force_delete(pod).await?;
                 }
                 None if meta::is_deleting(&pod.metadata) => self.force_delete(pod).await?,
                 _ => {}

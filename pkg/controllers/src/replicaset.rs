@@ -112,10 +112,11 @@ impl Reconcile for ReplicaSetController {
         .await?;
         let wanted = spec.replicas.unwrap_or(1).max(0) as usize;
         let mut failure = None;
-        if satisfied && !meta::is_deleting(&rs.metadata) {
-            if let Err(e) = self.manage(key, &rs, &api, owned.clone(), wanted).await {
-                failure = Some(e);
-            }
+        if satisfied
+            && !meta::is_deleting(&rs.metadata)
+            && let Err(e) = self.manage(key, &rs, &api, owned.clone(), wanted).await
+        {
+            failure = Some(e);
         }
         let again = self.update_status(&rs, &owned).await?;
         match failure {
