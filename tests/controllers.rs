@@ -32,9 +32,16 @@ async fn cluster(nodes: usize) -> Result<(Server, HollowNodes, Kubectl)> {
     let mut opts = ServerOpts::single()?;
     opts.control_loops = true;
     let server = Server::start(opts).await?;
+    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    // The API answers (and the kubeconfig the hollow nodes read is written).
+    wait_until(
+        &k,
+        &["get", "namespace", "default", "-o", "name"],
+        "namespace/default",
+    )
+    .await?;
     let count = nodes.to_string();
     let hollow = HollowNodes::start(&server, &["--count", &count, "--cpu", "8"])?;
-    let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
     wait_until(
         &k,
         &[
@@ -579,6 +586,12 @@ async fn a_dead_nodes_pods_move_to_a_live_node() -> Result<()> {
     opts.control_loops = true;
     let server = Server::start(opts).await?;
     let k = Kubectl::new(VERSIONS[1], &server.kubeconfig(), server.dir())?;
+    wait_until(
+        &k,
+        &["get", "namespace", "default", "-o", "name"],
+        "namespace/default",
+    )
+    .await?;
     let mut doomed = HollowNodes::start(&server, &["--count", "1", "--name-prefix", "doomed-"])?;
     wait_until(
         &k,
@@ -683,4 +696,98 @@ async fn a_dead_nodes_pods_move_to_a_live_node() -> Result<()> {
     );
     k.ok(&["rollout", "status", "deployment/mover", "--timeout=60s"])?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletes_orphan_or_wait_for_dependents_as_asked() -> Result<()> {
+    let (server, _nodes, _) = cluster(1).await?;
+    for version in VERSIONS {
+        let k = Kubectl::new(version, &server.kubeconfig(), server.dir())?;
+        let name = format!("gc-{}", version.replace('.', "-"));
+        let app = format!("app={name}");
+        k.ok(&[
+            "create",
+            "deployment",
+            &name,
+            "--image=busybox",
+            "--replicas=2",
+        ])?;
+        rollout(&k, &name).await?;
+        let rs = k.ok(&[
+            "get",
+            "rs",
+            "-l",
+            &app,
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])?;
+
+        // Orphan: the Deployment goes, its ReplicaSet and pods stay, without the owner.
+        k.ok(&["delete", "deployment", &name, "--cascade=orphan"])?;
+        let owners = k.ok(&[
+            "get",
+            "rs",
+            &rs,
+            "-o",
+            "jsonpath={.metadata.ownerReferences}",
+        ])?;
+        ensure!(owners.is_empty() || owners == "[]", "still owned: {owners}");
+        let pods = k.ok(&["get", "pods", "-l", &app, "-o", "name"])?;
+        ensure!(pods.lines().count() == 2, "{pods}");
+
+        // Foreground: kubectl waits until the pods went first, then the ReplicaSet.
+        k.ok(&["delete", "rs", &rs, "--cascade=foreground", "--timeout=60s"])?;
+        let left = k.ok(&["get", "rs,pods", "-l", &app, "-o", "name"])?;
+        ensure!(left.is_empty(), "left after a foreground delete: {left}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_namespace_gets_a_default_service_account() -> Result<()> {
+    let (_server, _nodes, k) = cluster(1).await?;
+    k.ok(&["create", "namespace", "team"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "team",
+            "-o",
+            "name",
+        ],
+        "serviceaccount/default",
+    )
+    .await?;
+    k.ok(&["delete", "serviceaccount", "default", "-n", "team"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "team",
+            "-o",
+            "name",
+        ],
+        "serviceaccount/default",
+    )
+    .await?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "default",
+            "-o",
+            "name",
+        ],
+        "serviceaccount/default",
+    )
+    .await
 }

@@ -82,19 +82,28 @@ async fn release<K: Object + Metadata<Ty = ObjectMeta>>(
     guarded_set_owners(api, m, refs).await.map(|_| ())
 }
 
-/// Sets the owner references if the object is still at the revision `m` shows; `None` when
-/// it is gone.
+/// A JSON patch setting the owner references to `refs` if the object (same uid) still has
+/// the ones `m` shows.
+pub fn owners_patch(m: &ObjectMeta, refs: &[OwnerReference]) -> Patch {
+    let mut ops = vec![json!({"op": "test", "path": "/metadata/uid", "value": meta::uid(m)})];
+    match &m.owner_references {
+        Some(current) => {
+            ops.push(json!({"op": "test", "path": "/metadata/ownerReferences", "value": current}))
+        }
+        None => ops.push(json!({"op": "add", "path": "/metadata/ownerReferences", "value": []})),
+    }
+    ops.push(json!({"op": "replace", "path": "/metadata/ownerReferences", "value": refs}));
+    Patch::Json(serde_json::Value::Array(ops))
+}
+
+/// Sets the owner references if the object still has the ones `m` shows; `None` when it is
+/// gone.
 async fn guarded_set_owners<K: Object + Metadata<Ty = ObjectMeta>>(
     api: &Api<K>,
     m: &ObjectMeta,
     refs: Vec<OwnerReference>,
 ) -> Result<Option<K>> {
-    let patch = Patch::Json(json!([
-        {"op": "test", "path": "/metadata/uid", "value": meta::uid(m)},
-        {"op": "test", "path": "/metadata/resourceVersion",
-         "value": m.resource_version.clone().unwrap_or_default()},
-        {"op": "add", "path": "/metadata/ownerReferences", "value": refs},
-    ]));
+    let patch = owners_patch(m, &refs);
     match api.patch(meta::name(m), &patch).await {
         Ok(object) => Ok(Some(object)),
         Err(e) if e.is_not_found() => Ok(None),

@@ -335,11 +335,8 @@ impl GarbageCollector {
             .flatten()
             .filter(|r| !uids.contains(&r.uid.as_str()))
             .collect();
-        let patch = Patch::Json(json!([
-            {"op": "test", "path": "/metadata/uid", "value": meta::uid(m)},
-            {"op": "test", "path": "/metadata/resourceVersion", "value": m.resource_version.clone().unwrap_or_default()},
-            {"op": "add", "path": "/metadata/ownerReferences", "value": refs},
-        ]));
+        let refs: Vec<OwnerReference> = refs.into_iter().cloned().collect();
+        let patch = crate::claim::owners_patch(m, &refs);
         self.kinds[index]
             .patch(self.ns(index, key), key.name.clone(), patch)
             .await
@@ -358,9 +355,10 @@ impl GarbageCollector {
             .flatten()
             .filter(|f| *f != finalizer)
             .collect();
+        // Guarded by the finalizers themselves: other fields may change meanwhile.
         let patch = Patch::Json(json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": m.resource_version.clone().unwrap_or_default()},
-            {"op": "add", "path": "/metadata/finalizers", "value": rest},
+            {"op": "test", "path": "/metadata/finalizers", "value": m.finalizers.clone().unwrap_or_default()},
+            {"op": "replace", "path": "/metadata/finalizers", "value": rest},
         ]));
         tracing::debug!(name = key.name, finalizer, "removing a finalizer");
         self.kinds[index]
@@ -387,6 +385,16 @@ impl GarbageCollector {
         self.kinds[index]
             .delete(self.ns(index, key), key.name.clone(), params)
             .await
+    }
+
+    /// Upstream's choice for a dependent whose owner waits for it: in the foreground when it
+    /// has dependents of its own (so the wait reaches down), else in the background.
+    fn policy_for(&self, m: &ObjectMeta, owner_waits: bool) -> PropagationPolicy {
+        if owner_waits && !self.dependents(meta::uid(m)).is_empty() {
+            PropagationPolicy::Foreground
+        } else {
+            PropagationPolicy::Background
+        }
     }
 
     /// An owner being deleted with `orphan`: free its dependents, then drop the finalizer.
@@ -417,11 +425,7 @@ impl GarbageCollector {
                 blocking += 1;
             }
             if !meta::is_deleting(&dm) {
-                let policy = if blocks {
-                    PropagationPolicy::Foreground
-                } else {
-                    PropagationPolicy::Background
-                };
+                let policy = self.policy_for(&dm, blocks);
                 self.delete(di, &dk, &dm, policy).await?;
             }
         }
@@ -482,11 +486,7 @@ impl Reconcile for GarbageCollector {
             let gone: Vec<&str> = dangling.iter().chain(waiting.iter()).copied().collect();
             self.drop_refs(index, key, &m, &gone).await?;
         } else if !meta::is_deleting(&m) {
-            let policy = if waiting.is_empty() {
-                PropagationPolicy::Background
-            } else {
-                PropagationPolicy::Foreground
-            };
+            let policy = self.policy_for(&m, !waiting.is_empty());
             self.delete(index, key, &m, policy).await?;
         }
         Ok(None)
