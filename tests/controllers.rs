@@ -791,3 +791,129 @@ async fn every_namespace_gets_a_default_service_account() -> Result<()> {
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_services_endpoints_follow_its_ready_pods() -> Result<()> {
+    let (_server, _nodes, k) = cluster(2).await?;
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox",
+        "--replicas=2",
+    ])?;
+    rollout(&k, "web").await?;
+    k.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--target-port=8080",
+    ])?;
+    let pod_ips = || -> Result<Vec<String>> {
+        Ok(lines(&k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].status.podIP}",
+        ])?))
+    };
+    let ips = pod_ips()?;
+    ensure!(ips.len() == 2, "{ips:?}");
+    let endpoints = "jsonpath={.subsets[*].addresses[*].ip}";
+    wait_for(
+        &k,
+        &["get", "endpoints", "web", "-o", endpoints],
+        "both pods in the endpoints",
+        |o| lines(o) == ips,
+    )
+    .await?;
+    let port = k.ok(&[
+        "get",
+        "endpoints",
+        "web",
+        "-o",
+        "jsonpath={.subsets[0].ports[0].port}",
+    ])?;
+    ensure!(port == "8080", "{port}");
+    let slices = "jsonpath={range .items[*]}{range .endpoints[*]}{.addresses[0]} {end}{end}";
+    wait_for(
+        &k,
+        &[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            slices,
+        ],
+        "both pods in the slice",
+        |o| lines(o) == ips,
+    )
+    .await?;
+
+    k.ok(&["scale", "deployment", "web", "--replicas=3"])?;
+    rollout(&k, "web").await?;
+    let ips = pod_ips()?;
+    ensure!(ips.len() == 3, "{ips:?}");
+    wait_for(
+        &k,
+        &["get", "endpoints", "web", "-o", endpoints],
+        "three pods in the endpoints",
+        |o| lines(o) == ips,
+    )
+    .await?;
+    wait_for(
+        &k,
+        &[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            slices,
+        ],
+        "three pods in the slice",
+        |o| lines(o) == ips,
+    )
+    .await?;
+
+    k.ok(&["scale", "deployment", "web", "--replicas=0"])?;
+    wait_for(
+        &k,
+        &["get", "endpoints", "web", "-o", endpoints],
+        "no endpoints",
+        str::is_empty,
+    )
+    .await?;
+    // Deleting the Service removes its Endpoints and (through the garbage collector) slices.
+    k.ok(&["delete", "service", "web"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "endpoints,endpointslices",
+            "-l",
+            "app=web",
+            "-o",
+            "name",
+        ],
+        "",
+    )
+    .await?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "endpoints",
+            "web",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
+        "",
+    )
+    .await
+}

@@ -253,6 +253,8 @@ impl GarbageCollector {
             Arc::new(Typed::namespaced(&client, &informers.cron_jobs)),
             Arc::new(Typed::namespaced(&client, &informers.leases)),
             Arc::new(Typed::cluster(&client, &informers.nodes)),
+            Arc::new(Typed::namespaced(&client, &informers.services)),
+            Arc::new(Typed::namespaced(&client, &informers.endpoint_slices)),
         ];
         watch(0, &informers.pods, &graph, queue);
         watch(1, &informers.replica_sets, &graph, queue);
@@ -262,6 +264,8 @@ impl GarbageCollector {
         watch(5, &informers.cron_jobs, &graph, queue);
         watch(6, &informers.leases, &graph, queue);
         watch(7, &informers.nodes, &graph, queue);
+        watch(8, &informers.services, &graph, queue);
+        watch(9, &informers.endpoint_slices, &graph, queue);
         Arc::new(GarbageCollector {
             kinds,
             graph,

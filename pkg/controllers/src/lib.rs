@@ -7,13 +7,14 @@
 //! resources and call handlers on changes; handlers queue object keys on the controller's
 //! [`queue`]; workers take keys and run the controller's level-triggered [`reconcile`] step
 //! against the caches, writing through the API. Controllers: ReplicaSet, Deployment, Job,
-//! CronJob, DaemonSet, garbage collector, node lifecycle (with taint-based eviction), pod GC,
+//! CronJob, DaemonSet, Endpoints and EndpointSlices, garbage collector, node lifecycle (with taint-based eviction), pod GC,
 //! the `default` ServiceAccount, namespace lifecycle.
 
 pub mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod error;
 pub mod expectations;
 pub mod gc;
@@ -32,7 +33,7 @@ pub mod service_account;
 pub mod template;
 
 use cairn_client::{Api, Client};
-use k8s_openapi::api::{apps, batch, coordination, core};
+use k8s_openapi::api::{apps, batch, coordination, core, discovery};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +67,12 @@ pub struct Informers {
     pub namespaces: Informer<core::v1::Namespace>,
     /// ServiceAccounts.
     pub service_accounts: Informer<core::v1::ServiceAccount>,
+    /// Services.
+    pub services: Informer<core::v1::Service>,
+    /// Endpoints.
+    pub endpoints: Informer<core::v1::Endpoints>,
+    /// EndpointSlices.
+    pub endpoint_slices: Informer<discovery::v1::EndpointSlice>,
 }
 
 impl Informers {
@@ -82,6 +89,9 @@ impl Informers {
             leases: Informer::new(Api::all(client.clone())),
             namespaces: Informer::new(Api::cluster(client.clone())),
             service_accounts: Informer::new(Api::all(client.clone())),
+            services: Informer::new(Api::all(client.clone())),
+            endpoints: Informer::new(Api::all(client.clone())),
+            endpoint_slices: Informer::new(Api::all(client.clone())),
         }
     }
 
@@ -97,6 +107,9 @@ impl Informers {
         tasks.spawn(self.leases.clone().run(shutdown.clone()));
         tasks.spawn(self.namespaces.clone().run(shutdown.clone()));
         tasks.spawn(self.service_accounts.clone().run(shutdown.clone()));
+        tasks.spawn(self.services.clone().run(shutdown.clone()));
+        tasks.spawn(self.endpoints.clone().run(shutdown.clone()));
+        tasks.spawn(self.endpoint_slices.clone().run(shutdown.clone()));
         let ready = async {
             self.pods.store().wait_ready().await;
             self.replica_sets.store().wait_ready().await;
@@ -108,6 +121,9 @@ impl Informers {
             self.leases.store().wait_ready().await;
             self.namespaces.store().wait_ready().await;
             self.service_accounts.store().wait_ready().await;
+            self.services.store().wait_ready().await;
+            self.endpoints.store().wait_ready().await;
+            self.endpoint_slices.store().wait_ready().await;
         };
         tokio::select! {
             () = shutdown.cancelled() => {}
@@ -138,6 +154,8 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
     let pod_gc = pod_gc::PodGc::new(client.clone(), &informers, &pod_gc_queue);
     let sa_queue = Queue::new();
     let sa = service_account::ServiceAccountController::new(client.clone(), &informers, &sa_queue);
+    let ep_queue = Queue::new();
+    let ep = endpoints::EndpointsController::new(client.clone(), &informers, &ep_queue);
     let gc_queue = Queue::new();
     let gc = gc::GarbageCollector::new(client.clone(), &informers, &gc_queue);
 
@@ -149,6 +167,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
     tasks.spawn(run_workers(node, node_queue, 2, shutdown.clone()));
     tasks.spawn(run_workers(pod_gc, pod_gc_queue, 1, shutdown.clone()));
     tasks.spawn(run_workers(sa, sa_queue, 1, shutdown.clone()));
+    tasks.spawn(run_workers(ep, ep_queue, 2, shutdown.clone()));
     tasks.spawn(run_workers(rs, rs_queue, 4, shutdown.clone()));
     tasks.spawn(run_workers(deploy, deploy_queue, 4, shutdown.clone()));
     tasks.spawn(namespace::run(client.clone(), shutdown.clone()));
