@@ -917,3 +917,61 @@ async fn a_services_endpoints_follow_its_ready_pods() -> Result<()> {
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statefulset_keeps_stable_names_in_order() -> Result<()> {
+    let (server, _nodes, k) = cluster(2).await?;
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  replicas: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers:\n      - {name: c, image: busybox:1}\n",
+    )?;
+    for version in VERSIONS {
+        let kv = Kubectl::new(version, &server.kubeconfig(), server.dir())?;
+        let out = kv.ok(&["rollout", "status", "statefulset/db", "--timeout=60s"])?;
+        ensure!(out.contains("roll"), "{out}");
+    }
+    let names =
+        "jsonpath={range .items[*]}{.metadata.name}/{.spec.hostname}/{.spec.subdomain} {end}";
+    wait_for(
+        &k,
+        &["get", "pods", "-l", "app=db", "-o", names],
+        "db-0..2",
+        |o| lines(o) == ["db-0/db-0/db", "db-1/db-1/db", "db-2/db-2/db"],
+    )
+    .await?;
+    // Scaling down removes the highest ordinal.
+    k.ok(&["scale", "statefulset", "db", "--replicas=2"])?;
+    wait_for(
+        &k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=db",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
+        "db-2 gone",
+        |o| lines(o) == ["db-0", "db-1"],
+    )
+    .await?;
+    // An update replaces every pod, keeping the names.
+    k.ok(&["set", "image", "statefulset/db", "c=busybox:2"])?;
+    k.ok(&["rollout", "status", "statefulset/db", "--timeout=60s"])?;
+    wait_for(
+        &k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=db",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}",
+        ],
+        "both pods updated",
+        |o| lines(o) == ["db-0=busybox:2", "db-1=busybox:2"],
+    )
+    .await?;
+    k.ok(&["delete", "statefulset", "db"])?;
+    wait_until(&k, &["get", "pods", "-l", "app=db", "-o", "name"], "").await
+}

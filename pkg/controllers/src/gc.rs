@@ -255,6 +255,7 @@ impl GarbageCollector {
             Arc::new(Typed::cluster(&client, &informers.nodes)),
             Arc::new(Typed::namespaced(&client, &informers.services)),
             Arc::new(Typed::namespaced(&client, &informers.endpoint_slices)),
+            Arc::new(Typed::namespaced(&client, &informers.stateful_sets)),
         ];
         watch(0, &informers.pods, &graph, queue);
         watch(1, &informers.replica_sets, &graph, queue);
@@ -266,6 +267,7 @@ impl GarbageCollector {
         watch(7, &informers.nodes, &graph, queue);
         watch(8, &informers.services, &graph, queue);
         watch(9, &informers.endpoint_slices, &graph, queue);
+        watch(10, &informers.stateful_sets, &graph, queue);
         Arc::new(GarbageCollector {
             kinds,
             graph,

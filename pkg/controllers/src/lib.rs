@@ -7,7 +7,7 @@
 //! resources and call handlers on changes; handlers queue object keys on the controller's
 //! [`queue`]; workers take keys and run the controller's level-triggered [`reconcile`] step
 //! against the caches, writing through the API. Controllers: ReplicaSet, Deployment, Job,
-//! CronJob, DaemonSet, Endpoints and EndpointSlices, garbage collector, node lifecycle (with taint-based eviction), pod GC,
+//! CronJob, DaemonSet, StatefulSet, Endpoints and EndpointSlices, garbage collector, node lifecycle (with taint-based eviction), pod GC,
 //! the `default` ServiceAccount, namespace lifecycle.
 
 pub mod claim;
@@ -30,6 +30,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod replicaset;
 pub mod service_account;
+pub mod statefulset;
 pub mod template;
 
 use cairn_client::{Api, Client};
@@ -53,6 +54,8 @@ pub struct Informers {
     pub replica_sets: Informer<apps::v1::ReplicaSet>,
     /// Deployments.
     pub deployments: Informer<apps::v1::Deployment>,
+    /// StatefulSets.
+    pub stateful_sets: Informer<apps::v1::StatefulSet>,
     /// DaemonSets.
     pub daemon_sets: Informer<apps::v1::DaemonSet>,
     /// Jobs.
@@ -82,6 +85,7 @@ impl Informers {
             pods: Informer::new(Api::all(client.clone())),
             replica_sets: Informer::new(Api::all(client.clone())),
             deployments: Informer::new(Api::all(client.clone())),
+            stateful_sets: Informer::new(Api::all(client.clone())),
             daemon_sets: Informer::new(Api::all(client.clone())),
             jobs: Informer::new(Api::all(client.clone())),
             cron_jobs: Informer::new(Api::all(client.clone())),
@@ -100,6 +104,7 @@ impl Informers {
         tasks.spawn(self.pods.clone().run(shutdown.clone()));
         tasks.spawn(self.replica_sets.clone().run(shutdown.clone()));
         tasks.spawn(self.deployments.clone().run(shutdown.clone()));
+        tasks.spawn(self.stateful_sets.clone().run(shutdown.clone()));
         tasks.spawn(self.daemon_sets.clone().run(shutdown.clone()));
         tasks.spawn(self.jobs.clone().run(shutdown.clone()));
         tasks.spawn(self.cron_jobs.clone().run(shutdown.clone()));
@@ -114,6 +119,7 @@ impl Informers {
             self.pods.store().wait_ready().await;
             self.replica_sets.store().wait_ready().await;
             self.deployments.store().wait_ready().await;
+            self.stateful_sets.store().wait_ready().await;
             self.daemon_sets.store().wait_ready().await;
             self.jobs.store().wait_ready().await;
             self.cron_jobs.store().wait_ready().await;
@@ -156,6 +162,8 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
     let sa = service_account::ServiceAccountController::new(client.clone(), &informers, &sa_queue);
     let ep_queue = Queue::new();
     let ep = endpoints::EndpointsController::new(client.clone(), &informers, &ep_queue);
+    let sts_queue = Queue::new();
+    let sts = statefulset::StatefulSetController::new(client.clone(), &informers, &sts_queue);
     let gc_queue = Queue::new();
     let gc = gc::GarbageCollector::new(client.clone(), &informers, &gc_queue);
 
@@ -168,6 +176,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
     tasks.spawn(run_workers(pod_gc, pod_gc_queue, 1, shutdown.clone()));
     tasks.spawn(run_workers(sa, sa_queue, 1, shutdown.clone()));
     tasks.spawn(run_workers(ep, ep_queue, 2, shutdown.clone()));
+    tasks.spawn(run_workers(sts, sts_queue, 2, shutdown.clone()));
     tasks.spawn(run_workers(rs, rs_queue, 4, shutdown.clone()));
     tasks.spawn(run_workers(deploy, deploy_queue, 4, shutdown.clone()));
     tasks.spawn(namespace::run(client.clone(), shutdown.clone()));
