@@ -92,7 +92,11 @@ pub fn owners_patch(m: &ObjectMeta, refs: &[OwnerReference]) -> Patch {
         }
         None => ops.push(json!({"op": "add", "path": "/metadata/ownerReferences", "value": []})),
     }
-    ops.push(json!({"op": "replace", "path": "/metadata/ownerReferences", "value": refs}));
+    if refs.is_empty() {
+        ops.push(json!({"op": "remove", "path": "/metadata/ownerReferences"}));
+    } else {
+        ops.push(json!({"op": "replace", "path": "/metadata/ownerReferences", "value": refs}));
+    }
     Patch::Json(serde_json::Value::Array(ops))
 }
 
