@@ -336,7 +336,15 @@ impl Reconcile for DaemonSetController {
 
         let status = ds.status.clone().unwrap_or_default();
         let generation = ds.metadata.generation.unwrap_or(0);
-        let again = None;
+        // A ready pod becomes available after minReadySeconds: look again then.
+        let again = self
+            .pods
+            .list()
+            .iter()
+            .filter(|p| meta::is_controlled_by(&p.metadata, &ds.metadata))
+            .filter_map(|p| pods::until_available(p, min_ready, now))
+            .min()
+            .map(|s| Duration::from_secs(s as u64));
         if status.desired_number_scheduled == desired
             && status.current_number_scheduled == scheduled
             && status.number_misscheduled == misscheduled

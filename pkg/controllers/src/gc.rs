@@ -196,7 +196,6 @@ impl Graph {
 pub struct GarbageCollector {
     kinds: Vec<Arc<dyn Kind>>,
     graph: Arc<Mutex<Graph>>,
-    queue: Queue<GcKey>,
 }
 
 fn watch<K: Object + Metadata<Ty = ObjectMeta>>(
@@ -268,11 +267,7 @@ impl GarbageCollector {
         watch(8, &informers.services, &graph, queue);
         watch(9, &informers.endpoint_slices, &graph, queue);
         watch(10, &informers.stateful_sets, &graph, queue);
-        Arc::new(GarbageCollector {
-            kinds,
-            graph,
-            queue: queue.clone(),
-        })
+        Arc::new(GarbageCollector { kinds, graph })
     }
 
     fn kind_of(&self, r: &OwnerReference) -> Option<usize> {
@@ -496,12 +491,5 @@ impl Reconcile for GarbageCollector {
             self.delete(index, key, &m, policy).await?;
         }
         Ok(None)
-    }
-}
-
-impl GarbageCollector {
-    /// The queue the collector's handlers feed.
-    pub fn queue(&self) -> &Queue<GcKey> {
-        &self.queue
     }
 }
