@@ -125,8 +125,12 @@ fn deletion(call: &Call<'_>, current: &Value, opts: &Options) -> ApiResult<Chang
     if object::is_deleting(current) {
         // Already marked: a shorter grace period may still be asked for.
         let marked = current["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        // A pod's node confirming the stop (grace 0) while finalizers still hold the pod:
+        // remember it, so that the pod goes once the finalizers are gone (as upstream).
+        let stopped = opts.grace_period == Some(0) && call.resource.kind == "Pod";
         return match (grace, marked) {
             (None, _) if !blocked => Ok(Change::Delete),
+            (None, Some(m)) if stopped && m > 0 => Ok(Change::Put(mark(current, 0, &finalizers))),
             (Some(g), Some(m)) if g < m => Ok(Change::Put(mark(current, g, &finalizers))),
             _ => Ok(Change::Put(current.clone())),
         };

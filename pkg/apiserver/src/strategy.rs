@@ -79,6 +79,41 @@ pub fn prepare_create(resource: &Resource, obj: &mut Value) {
     if resource.kind == "Namespace" && resource.group.is_empty() {
         obj["spec"]["finalizers"] = json!(["kubernetes"]);
     }
+    if resource.kind == "Job" && resource.group == "batch" {
+        generate_job_selector(obj);
+    }
+}
+
+/// Upstream's Job `generateSelector`: unless `manualSelector` is set, the pods of a Job carry
+/// its uid and name as labels and the Job selects them by uid.
+fn generate_job_selector(obj: &mut Value) {
+    if obj["spec"]["manualSelector"] == json!(true) || !obj["spec"].is_object() {
+        return;
+    }
+    let uid = object::meta_str(obj, "uid").unwrap_or_default().to_string();
+    let name = object::name(obj).unwrap_or_default().to_string();
+    let template = &mut obj["spec"]["template"];
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let labels = &mut template["metadata"]["labels"];
+    for (key, value) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("job-name", &name),
+    ] {
+        if labels[key].is_null() {
+            labels[key] = json!(value);
+        }
+    }
+    if obj["spec"]["selector"].is_null() {
+        obj["spec"]["selector"] =
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    }
 }
 
 /// Metadata a client cannot change once the object exists.
