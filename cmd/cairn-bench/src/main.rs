@@ -4,7 +4,8 @@
 //! runs the same put, range, compare-and-swap and watch rows against both, and prints a Markdown
 //! table with throughput, latency, memory and fsync figures. `cairn-bench api` measures cairn's
 //! Kubernetes API server alone (create, update, get, list, watch; the latency, list and
-//! watcher-memory targets). `cairn-bench hollow-nodes` runs many simulated nodes in one process
+//! watcher-memory targets). `cairn-bench scheduler` measures the scheduler placing pods on
+//! hollow nodes. `cairn-bench hollow-nodes` runs many simulated nodes in one process
 //! (`hollow`). This file only parses the command line and dispatches.
 
 mod api;
@@ -20,6 +21,7 @@ mod hollow_pod;
 mod kv;
 mod procfs;
 mod report;
+mod scheduler;
 mod stats;
 mod targets;
 mod workloads;
@@ -46,6 +48,9 @@ enum Command {
     /// Simulated nodes: register N Nodes, keep their Leases fresh and move the pods bound to
     /// them to Running (or Succeeded/Failed) without running anything.
     HollowNodes(hollow::Args),
+    /// Measure the scheduler of a real server: P pending pods placed on N hollow nodes
+    /// (pods per second, p99 latency from creation to binding, the server's RSS).
+    Scheduler(scheduler::Args),
 }
 
 #[tokio::main]
@@ -65,6 +70,7 @@ async fn main() -> Result<()> {
                 Command::HollowNodes(_) => unreachable!("dispatched above"),
                 Command::Kv(args) => kv::run(args).await,
                 Command::Api(args) => api::run(args).await,
+                Command::Scheduler(args) => scheduler::run(args).await,
             }
         } => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),

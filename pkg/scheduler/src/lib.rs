@@ -15,6 +15,7 @@
 pub mod filters;
 pub mod incoming;
 pub mod message;
+pub mod queue;
 pub mod resources;
 pub mod run;
 pub mod scores;
