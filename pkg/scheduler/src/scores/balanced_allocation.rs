@@ -46,10 +46,18 @@ mod tests {
     use crate::snapshot::Snapshot;
     use crate::testing::{node, pod, pod_requesting, snapshot_with};
 
+    /// Node cpu, node memory, pods already there (cpu, memory), the pod (cpu, memory), score.
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        (&'static str, &'static str),
+        i64,
+    );
+
     #[test]
     fn balanced_use_scores_higher() {
-        // (node cpu, node memory, pods already there (cpu, memory), pod (cpu, memory), score)
-        let cases: [(&str, &str, &[(&str, &str)], (&str, &str), i64); 7] = [
+        let cases: [Case; 7] = [
             // 0.5 and 0.5: perfectly balanced.
             ("4", "4Gi", &[], ("2", "2Gi"), 100),
             // 0.5 and 0.125: std 0.1875 → 81.
