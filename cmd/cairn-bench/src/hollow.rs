@@ -22,7 +22,7 @@ use crate::hollow_node::{self, NodeShape, parse_label, parse_taint};
 use crate::hollow_pod::{self, Outcome};
 
 /// The field manager of every write, as `kubelet` is the kubelet's.
-const FIELD_MANAGER: &str = "cairn-hollow-node";
+pub const FIELD_MANAGER: &str = "cairn-hollow-node";
 
 /// Arguments of `cairn-bench hollow-nodes`.
 #[derive(Debug, Parser)]
@@ -95,6 +95,57 @@ impl Stats {
     }
 }
 
+/// Hollow nodes run inside the calling process (the `scheduler` bench runs them beside its
+/// load).
+pub struct InProcess {
+    /// The client every node writes through.
+    pub client: Client,
+    /// What the nodes look like.
+    pub shape: Arc<NodeShape>,
+    /// How many.
+    pub count: usize,
+    /// Writes in flight at once.
+    pub concurrency: usize,
+    /// Whether bound pods are moved along (Running, Succeeded, Failed); without it they stay
+    /// as the scheduler left them.
+    pub pod_status: bool,
+    /// What they did.
+    pub stats: Arc<Stats>,
+}
+
+impl InProcess {
+    /// Registers every node (Node, status, Lease).
+    pub async fn register(&self) -> Result<()> {
+        hollow_node::register_all(&self.client, &self.shape, self.count, self.concurrency).await
+    }
+
+    /// Renews the Leases and handles pods; never returns.
+    pub async fn run(self) {
+        let writes = Arc::new(Semaphore::new(self.concurrency));
+        let heartbeats = hollow_node::heartbeats(
+            self.client.clone(),
+            self.shape.clone(),
+            self.count,
+            writes.clone(),
+            self.stats.clone(),
+        );
+        if self.pod_status {
+            tokio::join!(
+                heartbeats,
+                hollow_pod::run(
+                    self.client.clone(),
+                    &self.shape,
+                    self.count,
+                    writes,
+                    self.stats.clone()
+                ),
+            );
+        } else {
+            heartbeats.await;
+        }
+    }
+}
+
 /// Registers the nodes, then keeps them alive until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<()> {
     let started = Instant::now();
@@ -113,26 +164,23 @@ pub async fn run(args: Args) -> Result<()> {
         taints: args.taints,
     });
     let count = args.count;
-    let concurrency = args.concurrency.max(1);
-    let writes = Arc::new(Semaphore::new(concurrency));
     let stats = Arc::new(Stats::default());
+    let nodes = InProcess {
+        client,
+        shape,
+        count,
+        concurrency: args.concurrency.max(1),
+        pod_status: true,
+        stats: stats.clone(),
+    };
 
     let work = async {
-        hollow_node::register_all(&client, &shape, count, concurrency).await?;
+        nodes.register().await?;
         println!(
             "hollow-nodes: {count} nodes registered in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        tokio::join!(
-            hollow_node::heartbeats(
-                client.clone(),
-                shape.clone(),
-                count,
-                writes.clone(),
-                stats.clone()
-            ),
-            hollow_pod::run(client.clone(), &shape, count, writes.clone(), stats.clone()),
-        );
+        nodes.run().await;
         anyhow::Ok(())
     };
     tokio::select! {

@@ -4,7 +4,8 @@
 //! runs the same put, range, compare-and-swap and watch rows against both, and prints a Markdown
 //! table with throughput, latency, memory and fsync figures. `cairn-bench api` measures cairn's
 //! Kubernetes API server alone (create, update, get, list, watch; the latency, list and
-//! watcher-memory targets). `cairn-bench hollow-nodes` runs many simulated nodes in one process
+//! watcher-memory targets). `cairn-bench scheduler` measures the scheduler placing pods on
+//! hollow nodes. `cairn-bench hollow-nodes` runs many simulated nodes in one process
 //! (`hollow`). `cairn-bench runtime` compares the container runtime with runc and crun. This
 //! file only parses the command line and dispatches.
 
@@ -22,6 +23,7 @@ mod kv;
 mod procfs;
 mod report;
 mod runtime;
+mod scheduler;
 mod stats;
 mod targets;
 mod workloads;
@@ -51,6 +53,9 @@ enum Command {
     /// The container runtime against runc and crun: create+start+wait+delete of a busybox
     /// `true` container, and image import against skopeo.
     Runtime(runtime::Args),
+    /// Measure the scheduler of a real server: P pending pods placed on N hollow nodes
+    /// (pods per second, p99 latency from creation to binding, the server's RSS).
+    Scheduler(scheduler::Args),
 }
 
 #[tokio::main]
@@ -71,6 +76,7 @@ async fn main() -> Result<()> {
                 Command::Kv(args) => kv::run(args).await,
                 Command::Api(args) => api::run(args).await,
                 Command::Runtime(args) => runtime::run(args).await,
+                Command::Scheduler(args) => scheduler::run(args).await,
             }
         } => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),

@@ -17,6 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command, SnapshotCommand};
 
+// The API server allocates and frees many small JSON values per request from several
+// threads; glibc's malloc spent about a third of the server's CPU on that in the scheduler
+// benchmark (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cancels `token` on SIGINT or SIGTERM; a second signal exits at once.
 fn cancel_on_signal(token: CancellationToken) {
     tokio::spawn(async move {

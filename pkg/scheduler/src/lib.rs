@@ -15,6 +15,7 @@
 pub mod filters;
 pub mod incoming;
 pub mod message;
+pub mod queue;
 pub mod resources;
 pub mod run;
 pub mod scores;
@@ -118,15 +119,20 @@ pub fn schedule(snapshot: &Snapshot, pod: &Pod) -> Result<Placement, Unschedulab
     } else {
         scores::total(&incoming, snapshot, &feasible)
     };
-    let best = feasible
-        .iter()
-        .zip(&totals)
-        .max_by(|(a, sa), (b, sb)| {
-            sa.cmp(sb).then_with(|| {
-                tie_hash(&incoming.key, &b.name).cmp(&tie_hash(&incoming.key, &a.name))
-            })
-        })
-        .map(|(node, score)| (node.name.clone(), *score))
+    // Highest score wins; among equal scores the smallest tie hash. One pass, and a node's
+    // hash is computed only when its score reaches the best so far.
+    let mut best: Option<(&NodeInfo, i64, u64)> = None;
+    for (&node, &score) in feasible.iter().zip(&totals) {
+        if best.is_some_and(|(_, s, _)| score < s) {
+            continue;
+        }
+        let h = tie_hash(&incoming.key, &node.name);
+        if best.is_none_or(|(_, s, bh)| score > s || h < bh) {
+            best = Some((node, score, h));
+        }
+    }
+    let best = best
+        .map(|(node, score, _)| (node.name.clone(), score))
         .unwrap_or_default();
     Ok(Placement {
         node: best.0,

@@ -7,7 +7,7 @@
 //! back-off is over and the cluster has changed (a node added or changed, a pod deleted), or
 //! after a minute regardless.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,25 +20,17 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::queue::{Queue, RETRY_UNCHANGED};
+use crate::snapshot::pod_key;
 use crate::{Snapshot, Unschedulable, schedule};
 
 /// The scheduler name this scheduler answers to.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 
-const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// An unschedulable pod is retried after this long even if nothing changed.
-const RETRY_UNCHANGED: Duration = Duration::from_secs(60);
+/// Pods placed in one go before watch events are taken again.
+const PLACE_BATCH: usize = 256;
 /// Bindings in flight at once.
 const CONCURRENT_BINDS: usize = 64;
-
-fn key(pod: &Pod) -> String {
-    format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        pod.metadata.name.as_deref().unwrap_or_default()
-    )
-}
 
 fn bound(pod: &Pod) -> bool {
     pod.spec
@@ -60,115 +52,10 @@ fn ours_to_place(pod: &Pod) -> bool {
     name == SCHEDULER_NAME && !bound(pod) && pod.metadata.deletion_timestamp.is_none() && !terminal
 }
 
-/// A pod in the queue.
-struct Queued {
+/// What a background binding reports: nothing when it went through, else the pod and why.
+struct BindFailed {
     pod: Pod,
-    attempts: u32,
-    ready_at: Instant,
-    /// When it last failed to fit, if it did; it then also waits for a cluster change.
-    failed_at: Option<Instant>,
-    last_message: Option<String>,
-}
-
-/// The pods waiting to be placed.
-#[derive(Default)]
-struct Queue {
-    pods: HashMap<String, Queued>,
-    order: VecDeque<String>,
-    /// Bumped on every cluster change.
-    generation: u64,
-    changed_at: HashMap<String, u64>,
-}
-
-impl Queue {
-    fn add(&mut self, pod: Pod) {
-        let k = key(&pod);
-        match self.pods.get_mut(&k) {
-            Some(q) => q.pod = pod,
-            None => {
-                self.order.push_back(k.clone());
-                self.pods.insert(
-                    k,
-                    Queued {
-                        pod,
-                        attempts: 0,
-                        ready_at: Instant::now(),
-                        failed_at: None,
-                        last_message: None,
-                    },
-                );
-            }
-        }
-    }
-
-    fn remove(&mut self, k: &str) {
-        self.pods.remove(k);
-        self.changed_at.remove(k);
-    }
-
-    fn cluster_changed(&mut self) {
-        self.generation += 1;
-    }
-
-    /// The next pod ready to be tried, if any.
-    fn pop_ready(&mut self, now: Instant) -> Option<Pod> {
-        for _ in 0..self.order.len() {
-            let k = self.order.pop_front()?;
-            let Some(q) = self.pods.get(&k) else {
-                continue;
-            };
-            let waited_for_change = match q.failed_at {
-                None => true,
-                Some(at) => {
-                    self.changed_at
-                        .get(&k)
-                        .is_some_and(|g| *g < self.generation)
-                        || now >= at + RETRY_UNCHANGED
-                }
-            };
-            if now >= q.ready_at && waited_for_change {
-                let pod = q.pod.clone();
-                self.order.push_back(k);
-                return Some(pod);
-            }
-            self.order.push_back(k);
-        }
-        None
-    }
-
-    /// Backs a pod off after a failed attempt; returns whether its message is new.
-    fn failed(&mut self, k: &str, message: Option<String>) -> bool {
-        let generation = self.generation;
-        let Some(q) = self.pods.get_mut(k) else {
-            return false;
-        };
-        q.attempts += 1;
-        let backoff = INITIAL_BACKOFF
-            .saturating_mul(1 << (q.attempts - 1).min(4))
-            .min(MAX_BACKOFF);
-        let now = Instant::now();
-        q.ready_at = now + backoff;
-        let new_message = message.is_some() && q.last_message != message;
-        if message.is_some() {
-            q.failed_at = Some(now);
-            self.changed_at.insert(k.to_string(), generation);
-            q.last_message = message;
-        }
-        new_message
-    }
-
-    /// The soonest moment a pod may become ready.
-    fn next_ready(&self) -> Option<Instant> {
-        self.pods.values().map(|q| q.ready_at).min()
-    }
-}
-
-/// What a background binding reports.
-struct Bound {
-    key: String,
-    namespace: String,
-    name: String,
-    result: Result<(), String>,
+    error: cairn_client::Error,
 }
 
 /// The scheduler's state, owned by its one task.
@@ -178,7 +65,7 @@ struct Scheduler {
     nodes: HashMap<String, Node>,
     queue: Queue,
     binds: Arc<Semaphore>,
-    bound_tx: mpsc::Sender<Bound>,
+    bind_failed: mpsc::Sender<BindFailed>,
 }
 
 /// Runs the scheduler until `shutdown`.
@@ -191,31 +78,35 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
         Api::<Pod>::all(client.clone()),
         WatchParams::default(),
     ));
-    let (bound_tx, mut bound_rx) = mpsc::channel(256);
+    let (bind_failed, mut bind_failures) = mpsc::channel(256);
     let mut s = Scheduler {
         client,
         snapshot: Snapshot::new(),
         nodes: HashMap::new(),
         queue: Queue::default(),
         binds: Arc::new(Semaphore::new(CONCURRENT_BINDS)),
-        bound_tx,
+        bind_failed,
     };
     tracing::info!("scheduler started");
     loop {
-        s.place_ready();
-        let wake = s
-            .queue
-            .next_ready()
-            .map(|t| t.max(Instant::now() + Duration::from_millis(5)))
-            .unwrap_or_else(|| Instant::now() + RETRY_UNCHANGED);
+        let more = s.place_ready();
+        let wake = if more {
+            Instant::now()
+        } else {
+            s.queue
+                .next_ready()
+                .map(|t| t.max(Instant::now() + Duration::from_millis(5)))
+                .unwrap_or_else(|| Instant::now() + RETRY_UNCHANGED)
+        };
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => {
                 tracing::info!("scheduler stopped");
                 return;
             }
             Some(e) = nodes.next() => s.on_node(e),
             Some(e) = pods.next() => s.on_pod(e),
-            Some(b) = bound_rx.recv() => s.on_bound(b),
+            Some(f) = bind_failures.recv() => s.on_bind_failed(f),
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
@@ -266,7 +157,7 @@ impl Scheduler {
             }
             Event::Applied(pod) => self.on_pod_applied(pod),
             Event::Deleted(pod) => {
-                let k = key(&pod);
+                let k = pod_key(&pod);
                 self.queue.remove(&k);
                 let (ns, name) = k.split_once('/').unwrap_or_default();
                 self.snapshot.remove_pod(ns, name);
@@ -276,7 +167,7 @@ impl Scheduler {
     }
 
     fn on_pod_applied(&mut self, pod: Pod) {
-        let k = key(&pod);
+        let k = pod_key(&pod);
         if bound(&pod) {
             self.queue.remove(&k);
             let _ = self.snapshot.add_pod(pod);
@@ -287,19 +178,36 @@ impl Scheduler {
         }
     }
 
-    fn on_bound(&mut self, b: Bound) {
-        if let Err(e) = b.result {
-            tracing::debug!(pod = %b.key, error = %e, "binding failed");
-            self.snapshot.remove_pod(&b.namespace, &b.name);
-            self.queue.failed(&b.key, None);
+    /// Forgets the assumed placement of a pod whose binding failed and queues it again (with
+    /// a back-off) unless it is gone or was bound meanwhile.
+    fn on_bind_failed(&mut self, f: BindFailed) {
+        let k = pod_key(&f.pod);
+        let (namespace, name) = k.split_once('/').unwrap_or_default();
+        tracing::debug!(pod = %k, error = %f.error, "binding failed");
+        let still_assumed = self
+            .snapshot
+            .pod_node(namespace, name)
+            .is_some_and(|(_, assumed)| assumed);
+        if !still_assumed {
+            return;
+        }
+        self.snapshot.remove_pod(namespace, name);
+        if !f.error.is_not_found() {
+            self.queue.add(f.pod);
+            self.queue.failed(&k, None);
         }
     }
 
-    /// Places every pod that is ready now.
-    fn place_ready(&mut self) {
+    /// Places the pods that are ready now, at most [`PLACE_BATCH`] before returning so that
+    /// watch events (bindings observed, new pods) are taken in between; returns whether more
+    /// are ready.
+    fn place_ready(&mut self) -> bool {
         let now = Instant::now();
-        while let Some(pod) = self.queue.pop_ready(now) {
-            let k = key(&pod);
+        for _ in 0..PLACE_BATCH {
+            let Some(pod) = self.queue.pop_ready(now) else {
+                return false;
+            };
+            let k = pod_key(&pod);
             match schedule(&self.snapshot, &pod) {
                 Ok(placement) => {
                     if self.snapshot.assume(&pod, &placement.node).is_err() {
@@ -317,12 +225,13 @@ impl Scheduler {
                 }
             }
         }
+        true
     }
 
     fn bind(&self, pod: Pod, node: String) {
         let client = self.client.clone();
         let permits = self.binds.clone();
-        let tx = self.bound_tx.clone();
+        let tx = self.bind_failed.clone();
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
             let namespace = pod.metadata.namespace.clone().unwrap_or_default();
@@ -343,17 +252,10 @@ impl Scheduler {
             let api = Api::<Pod>::namespaced(client, &namespace);
             let result = api
                 .create_subresource::<_, serde_json::Value>(&name, "binding", &binding)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            let _ = tx
-                .send(Bound {
-                    key: format!("{namespace}/{name}"),
-                    namespace,
-                    name,
-                    result,
-                })
                 .await;
+            if let Err(error) = result {
+                let _ = tx.send(BindFailed { pod, error }).await;
+            }
         });
     }
 
@@ -423,25 +325,6 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "i"}]}
         }))
         .unwrap()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_pod_waits_for_its_backoff_and_a_change() {
-        let mut q = Queue::default();
-        q.add(pod("a"));
-        let now = Instant::now();
-        assert!(q.pop_ready(now).is_some());
-        assert!(q.failed("default/a", Some("0/1 nodes are available".into())));
-        assert!(
-            !q.failed("default/a", Some("0/1 nodes are available".into())),
-            "same message"
-        );
-        tokio::time::advance(MAX_BACKOFF).await;
-        assert!(q.pop_ready(Instant::now()).is_none(), "nothing changed yet");
-        q.cluster_changed();
-        assert!(q.pop_ready(Instant::now()).is_some());
-        q.remove("default/a");
-        assert!(q.pop_ready(Instant::now()).is_none());
     }
 
     #[test]
