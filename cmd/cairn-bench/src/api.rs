@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::api_client::ApiClient;
 use crate::api_report::{self, LevelReport, RowReport};
@@ -67,12 +67,7 @@ pub async fn run(args: Args) -> Result<()> {
     if args.objects.contains(&0) {
         bail!("--objects must be positive");
     }
-    let cairn_bin = match args.cairn_bin {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .with_file_name("cairn"),
-    };
+    let cairn_bin = crate::targets::cairn_bin(args.cairn_bin)?;
     let config = LaunchConfig {
         // Only cairn is launched.
         etcd_bin: PathBuf::new(),

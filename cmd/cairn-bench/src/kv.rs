@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::connections::connect;
 use crate::driver::Measured;
@@ -74,12 +74,7 @@ pub async fn run(args: Args) -> Result<()> {
             .copied()
             .collect()
     };
-    let cairn_bin = match args.cairn_bin {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .with_file_name("cairn"),
-    };
+    let cairn_bin = crate::targets::cairn_bin(args.cairn_bin)?;
     let config = LaunchConfig {
         etcd_bin: args.etcd_bin,
         cairn_bin,

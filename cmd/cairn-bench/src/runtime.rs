@@ -55,10 +55,7 @@ fn run_blocking(args: Args) -> Result<()> {
         ensure!(status.success(), "benchmark failed: {status}");
         return Ok(());
     }
-    let cairn = match args.cairn_bin {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("cairn"),
-    };
+    let cairn = crate::targets::cairn_bin(args.cairn_bin)?;
     ensure!(
         cairn.exists(),
         "no cairn binary at {} (build it or pass --cairn-bin)",

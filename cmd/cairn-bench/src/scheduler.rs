@@ -152,12 +152,7 @@ pub async fn run(args: Args) -> Result<()> {
             args.nodes
         );
     }
-    let cairn_bin = match args.cairn_bin.clone() {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .with_file_name("cairn"),
-    };
+    let cairn_bin = crate::targets::cairn_bin(args.cairn_bin.clone())?;
     let config = LaunchConfig {
         etcd_bin: PathBuf::new(),
         cairn_bin,

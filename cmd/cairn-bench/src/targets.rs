@@ -56,6 +56,16 @@ impl fmt::Display for Kind {
     }
 }
 
+/// The cairn binary to run: `given` (`--cairn-bin`), else the `cairn` beside this benchmark.
+pub fn cairn_bin(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path),
+        None => Ok(std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("cairn")),
+    }
+}
+
 /// Where the server binaries are and how many nodes to run.
 #[derive(Debug, Clone)]
 pub struct LaunchConfig {

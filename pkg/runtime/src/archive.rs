@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -462,14 +462,7 @@ fn docker_plans(members: &mut Members) -> Result<Vec<Plan>> {
     Ok(plans)
 }
 
+/// `path` without `.`, a leading `/` and refusing `..`, as a string (archive member names).
 fn clean(path: &Path) -> Option<String> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out.to_string_lossy().into_owned())
+    crate::layer::clean(path).map(|p| p.to_string_lossy().into_owned())
 }

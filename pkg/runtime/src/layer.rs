@@ -128,7 +128,7 @@ fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, dst: &Path) -> Result<()>
 }
 
 /// `path` without `.`, a leading `/`, and refusing `..`.
-fn clean(path: &Path) -> Option<PathBuf> {
+pub(crate) fn clean(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
