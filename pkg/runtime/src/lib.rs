@@ -23,6 +23,7 @@ pub mod layer;
 pub mod log;
 pub mod netns;
 pub mod pull;
+pub mod recovery;
 pub mod reference;
 pub mod registries;
 pub mod shim;
