@@ -212,7 +212,7 @@ fn shim_alive(run: &RunState) -> bool {
     }
     match proc_stat(run.shim_pid) {
         // A zombie shim (ended, not yet reaped by its starter) counts as gone.
-        Some((state, _)) if state == 'Z' => false,
+        Some(('Z', _)) => false,
         Some((_, started)) => run.shim_start_time.is_none_or(|t| t == started),
         None => false,
     }
