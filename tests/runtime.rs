@@ -965,3 +965,62 @@ fn umount(path: &Path) -> Result<()> {
     ensure!(ok.success(), "umount {}", path.display());
     Ok(())
 }
+
+#[test]
+fn a_container_whose_shim_died_is_ended_and_cleaned_up() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok([
+        "run",
+        "-d",
+        "busybox:test",
+        "orphan",
+        "--",
+        "sh",
+        "-c",
+        "sleep 300 & exec sleep 301",
+    ])?;
+    let id = node.id("orphan")?;
+    let init = node.pid("orphan")?;
+    let shim = shim_pid(&node, "orphan")?;
+    let procs: Vec<i32> = cgroup_dirs(&id)?
+        .iter()
+        .filter_map(|c| fs::read_to_string(c.join("cgroup.procs")).ok())
+        .flat_map(|s| s.lines().filter_map(|l| l.parse().ok()).collect::<Vec<_>>())
+        .collect();
+    ensure!(procs.contains(&init) && procs.len() >= 2, "{procs:?}");
+    kill_9(shim)?;
+    let mut tries = 0;
+    while !process_gone(shim) {
+        tries += 1;
+        ensure!(tries < 1000, "shim {shim} survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Nobody copies its output or will record its end: the next start ends it.
+    ensure!(
+        node.status("orphan")?.as_deref() == Some("exited (255, unknown: the shim died)"),
+        "{:?}",
+        node.status("orphan")?
+    );
+    for pid in &procs {
+        ensure!(process_gone(*pid), "process {pid} left");
+    }
+    for c in cgroup_dirs(&id)? {
+        ensure!(!c.exists(), "cgroup {} left", c.display());
+    }
+    let rootfs = node.data_dir().join("agent/containers/orphan/rootfs");
+    ensure!(!is_mount_point(&rootfs)?, "root still mounted");
+    ensure!(count_entries(&node.run_dir().join("containers")) == 0);
+    node.ok(["rm", "orphan"])?;
+    let out = node.ok([
+        "run",
+        "--rm",
+        "busybox:test",
+        "orphan",
+        "--",
+        "echo",
+        "again",
+    ])?;
+    ensure!(out == "again\n", "{out:?}");
+    Ok(())
+}
