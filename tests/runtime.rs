@@ -751,3 +751,276 @@ fn containers_share_a_sandbox_network_namespace() -> Result<()> {
     ensure!(node.ok(["netns", "ls"])?.is_empty());
     Ok(())
 }
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs nothing).
+fn process_gone(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn is_mount_point(path: &Path) -> Result<bool> {
+    let target = path.display().to_string();
+    Ok(fs::read_to_string("/proc/self/mountinfo")?
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(target.as_str())))
+}
+
+/// Every directory cgroup `/cairn/<id>` could have (v1 hierarchies and v2).
+fn cgroup_dirs(id: &str) -> Result<Vec<PathBuf>> {
+    Ok(fs::read_dir("/sys/fs/cgroup")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("cairn").join(id))
+        .chain([PathBuf::from("/sys/fs/cgroup/cairn").join(id)])
+        .collect())
+}
+
+/// The pid of `name`'s shim, as it recorded it.
+fn shim_pid(node: &Node, name: &str) -> Result<i32> {
+    let state = fs::read(
+        node.data_dir()
+            .join("agent/containers")
+            .join(name)
+            .join("state.json"),
+    )?;
+    let state: serde_json::Value = serde_json::from_slice(&state)?;
+    let pid = state["shim_pid"].as_i64().context("no shim_pid")?;
+    Ok(i32::try_from(pid)?)
+}
+
+#[test]
+fn recovers_after_a_reboot_like_cleanup_and_keeps_live_shims() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let sandbox = PathBuf::from(node.ok(["netns", "create", "pod1"])?.trim());
+    node.ok([
+        "run",
+        "-d",
+        "--netns",
+        "pod1",
+        "busybox:test",
+        "lost",
+        "--",
+        "sleep",
+        "300",
+    ])?;
+    // An attached `--rm` run, and a container whose shim is not touched.
+    let mut starter = node
+        .command([
+            "run",
+            "--rm",
+            "busybox:test",
+            "tmp",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 300",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    wait_for_log(&node, "tmp", "started")?;
+    node.ok([
+        "run",
+        "-d",
+        "busybox:test",
+        "survivor",
+        "--",
+        "sleep",
+        "300",
+    ])?;
+    let survivor_pid = node.pid("survivor")?;
+
+    // The reboot, as far as a shared machine allows: the starter, both shims and both
+    // containers die by SIGKILL (shims first, so none records an exit), their root mounts,
+    // the sandbox's bind mount and their libcontainer state under the run directory are lost.
+    // Their (empty) cgroups stay for the runtime to remove.
+    let mut victims = Vec::new();
+    for name in ["lost", "tmp"] {
+        let id = node.id(name)?;
+        let shim = shim_pid(&node, name)?;
+        let init = node.pid(name)?;
+        ensure!(shim != init && !process_gone(shim), "{name}: shim {shim}");
+        victims.push((name, id, shim, init));
+    }
+    starter.kill()?;
+    starter.wait()?;
+    for (_, _, shim, _) in &victims {
+        kill_9(*shim)?;
+    }
+    for (_, _, _, init) in &victims {
+        kill_9(*init)?;
+    }
+    for (name, _, shim, init) in &victims {
+        for pid in [shim, init] {
+            let mut tries = 0;
+            while !process_gone(*pid) {
+                tries += 1;
+                ensure!(tries < 1000, "{name}: process {pid} survived SIGKILL");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    for (name, id, _, _) in &victims {
+        let rootfs = node
+            .data_dir()
+            .join("agent/containers")
+            .join(name)
+            .join("rootfs");
+        umount(&rootfs)?;
+        fs::remove_dir_all(node.run_dir().join("containers").join(id))?;
+    }
+    umount(&sandbox)?;
+    ensure!(
+        sandbox.exists(),
+        "the sandbox file should stay for the test"
+    );
+
+    // The next start: the lost container is recorded as ended, honestly; the --rm one is gone;
+    // the live shim's container still runs; the dead sandbox is forgotten.
+    ensure!(
+        node.status("lost")?.as_deref()
+            == Some("exited (255, unknown: the run directory was cleared)"),
+        "{:?}",
+        node.status("lost")?
+    );
+    ensure!(node.status("tmp")?.is_none(), "the --rm container is left");
+    ensure!(!node.data_dir().join("agent/containers/tmp").exists());
+    ensure!(node.pid("survivor")? == survivor_pid);
+    ensure!(
+        node.ok(["netns", "ls"])?.is_empty(),
+        "the dead sandbox is listed"
+    );
+    ensure!(!sandbox.exists());
+    for (name, id, _, _) in &victims {
+        for c in cgroup_dirs(id)? {
+            ensure!(!c.exists(), "{name}: cgroup {} left", c.display());
+        }
+        let rootfs = node
+            .data_dir()
+            .join("agent/containers")
+            .join(name)
+            .join("rootfs");
+        ensure!(!is_mount_point(&rootfs)?, "{name}: root still mounted");
+    }
+    ensure!(node.ok(["logs", "lost"])?.is_empty());
+    let out = node.ctr(["exec", "lost", "--", "true"])?;
+    ensure!(
+        !out.status.success() && stderr(&out).contains("not running"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Both names work again.
+    node.ok(["rm", "lost"])?;
+    ensure!(node.status("lost")?.is_none());
+    for name in ["lost", "tmp"] {
+        let out = node.ok(["run", "--rm", "busybox:test", name, "--", "echo", "again"])?;
+        ensure!(out == "again\n", "{name}: {out:?}");
+    }
+    let out = node.ok(["exec", "survivor", "--", "echo", "still-here"])?;
+    ensure!(out == "still-here\n", "{out:?}");
+    let survivor_id = node.id("survivor")?;
+    node.ok(["rm", "-f", "survivor"])?;
+
+    // Nothing is left: processes, mounts, cgroups, libcontainer state, records.
+    ensure!(
+        node.ok(["ps"])?.lines().count() == 1,
+        "{}",
+        node.ok(["ps"])?
+    );
+    for (name, id, shim, init) in &victims {
+        ensure!(
+            process_gone(*shim) && process_gone(*init),
+            "{name}: process left"
+        );
+        for c in cgroup_dirs(id)? {
+            ensure!(!c.exists(), "{name}: cgroup {} left", c.display());
+        }
+    }
+    ensure!(process_gone(survivor_pid));
+    for c in cgroup_dirs(&survivor_id)? {
+        ensure!(!c.exists(), "cgroup {} left", c.display());
+    }
+    ensure!(count_entries(&node.run_dir().join("containers")) == 0);
+    ensure!(count_entries(&node.data_dir().join("agent/containers")) == 0);
+    let mounts = fs::read_to_string("/proc/self/mountinfo")?;
+    ensure!(
+        !mounts.contains(&node.dir.path().display().to_string()),
+        "mounts left:\n{mounts}"
+    );
+    Ok(())
+}
+
+fn kill_9(pid: i32) -> Result<()> {
+    let ok = Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()?;
+    ensure!(ok.success(), "kill -9 {pid}");
+    Ok(())
+}
+
+fn umount(path: &Path) -> Result<()> {
+    let ok = Command::new("umount").arg("-l").arg(path).status()?;
+    ensure!(ok.success(), "umount {}", path.display());
+    Ok(())
+}
+
+#[test]
+fn a_container_whose_shim_died_is_ended_and_cleaned_up() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok([
+        "run",
+        "-d",
+        "busybox:test",
+        "orphan",
+        "--",
+        "sh",
+        "-c",
+        "sleep 300 & exec sleep 301",
+    ])?;
+    let id = node.id("orphan")?;
+    let init = node.pid("orphan")?;
+    let shim = shim_pid(&node, "orphan")?;
+    let procs: Vec<i32> = cgroup_dirs(&id)?
+        .iter()
+        .filter_map(|c| fs::read_to_string(c.join("cgroup.procs")).ok())
+        .flat_map(|s| s.lines().filter_map(|l| l.parse().ok()).collect::<Vec<_>>())
+        .collect();
+    ensure!(procs.contains(&init) && procs.len() >= 2, "{procs:?}");
+    kill_9(shim)?;
+    let mut tries = 0;
+    while !process_gone(shim) {
+        tries += 1;
+        ensure!(tries < 1000, "shim {shim} survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Nobody copies its output or will record its end: the next start ends it.
+    ensure!(
+        node.status("orphan")?.as_deref() == Some("exited (255, unknown: the shim died)"),
+        "{:?}",
+        node.status("orphan")?
+    );
+    for pid in &procs {
+        ensure!(process_gone(*pid), "process {pid} left");
+    }
+    for c in cgroup_dirs(&id)? {
+        ensure!(!c.exists(), "cgroup {} left", c.display());
+    }
+    let rootfs = node.data_dir().join("agent/containers/orphan/rootfs");
+    ensure!(!is_mount_point(&rootfs)?, "root still mounted");
+    ensure!(count_entries(&node.run_dir().join("containers")) == 0);
+    node.ok(["rm", "orphan"])?;
+    let out = node.ok([
+        "run",
+        "--rm",
+        "busybox:test",
+        "orphan",
+        "--",
+        "echo",
+        "again",
+    ])?;
+    ensure!(out == "again\n", "{out:?}");
+    Ok(())
+}

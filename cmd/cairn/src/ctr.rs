@@ -218,6 +218,13 @@ pub fn shim(args: ShimArgs) -> i32 {
 /// Runs a `cairn ctr` command; returns the exit code.
 pub fn ctr(args: CtrArgs) -> Result<i32> {
     let paths = Paths::new(&args.data_dir, &args.run_dir);
+    // Opening the runtime: end containers whose shim is gone, forget dead sandboxes.
+    for (what, e) in cairn_runtime::recovery::reconcile(&paths).failed {
+        eprintln!(
+            "cairn: warning: recovering {what}: {}",
+            cairn_runtime::shim::chain(&e)
+        );
+    }
     let exe = std::env::current_exe().context("finding the cairn binary")?;
     let mut out = std::io::stdout().lock();
     match args.command {
@@ -273,11 +280,16 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 let status = match &i.state {
                     State::Created => "created".to_string(),
                     State::Running(r) => format!("running (pid {})", r.pid),
+                    State::Exited(s) if s.unknown_exit.is_some() => format!(
+                        "exited ({}, unknown: {})",
+                        s.exit_code,
+                        s.unknown_exit.as_deref().unwrap_or_default()
+                    ),
                     State::Exited(s) if s.oom_killed => {
                         format!("exited ({}, OOMKilled)", s.exit_code)
                     }
                     State::Exited(s) => format!("exited ({})", s.exit_code),
-                    State::Unknown => "unknown (shim gone)".to_string(),
+                    State::Unknown(_) => "unknown (shim gone)".to_string(),
                 };
                 writeln!(
                     out,
@@ -350,6 +362,7 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
         netns: run
             .netns
             .map(|n| cairn_runtime::netns::path(paths, &n).display().to_string()),
+        auto_remove: run.rm,
     };
     container::create(paths, &run.name, &run.image, settings)?;
     if let Err(e) = container::start(paths, &run.name, exe) {

@@ -109,6 +109,47 @@ impl CgroupMode {
             .unwrap_or(0)
     }
 
+    /// The pids in cgroup `path` (in any hierarchy).
+    pub fn procs(&self, path: &str) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .dirs(path)
+            .iter()
+            .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// SIGKILLs every process in cgroup `path` until none is left (a fork racing the kill is
+    /// caught on the next round); fails if some survive ten seconds of this.
+    pub fn kill_all(&self, path: &str) -> crate::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let pids = self.procs(path);
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(crate::Error::Shim(format!(
+                    "processes {pids:?} of cgroup {path} survive SIGKILL"
+                )));
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Removes the cgroup `path` everywhere, and its parent when that is left empty.
     pub fn remove(&self, path: &str) {
         for dir in self.dirs(path) {

@@ -63,6 +63,12 @@ pub struct RunState {
     pub pid: i32,
     /// When it started (RFC 3339).
     pub started: String,
+    /// The kernel's boot id when the shim started: a pid from another boot is not this shim.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// The shim's start time (clock ticks after boot, `/proc/PID/stat`): a reused pid differs.
+    #[serde(default)]
+    pub shim_start_time: Option<u64>,
 }
 
 /// Written by the shim when the container's init exited.
@@ -76,6 +82,10 @@ pub struct ExitStatus {
     pub oom_killed: bool,
     /// When it ended (RFC 3339).
     pub finished: String,
+    /// Set when the runtime recorded the end on a dead shim's behalf: the exit code is then
+    /// not the process's own (255, as containerd records an unknown exit) and this says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_exit: Option<String>,
 }
 
 /// A container's state as `ps` shows it.
@@ -87,8 +97,9 @@ pub enum State {
     Running(RunState),
     /// Ended.
     Exited(ExitStatus),
-    /// The shim is gone without recording an exit (killed, or the host rebooted).
-    Unknown,
+    /// The shim is gone without recording an exit (killed, or the host rebooted); opening the
+    /// runtime ([`crate::recovery::reconcile`]) turns this into [`State::Exited`].
+    Unknown(RunState),
 }
 
 /// A container with its state.
@@ -177,10 +188,13 @@ pub fn info(paths: &Paths, name: &str) -> Result<Info> {
     let state = if let Some(status) = read_json::<ExitStatus>(&dir.join("status.json"))? {
         State::Exited(status)
     } else if let Some(run) = read_json::<RunState>(&dir.join("state.json"))? {
-        if alive(run.shim_pid) {
+        if shim_alive(&run) {
             State::Running(run)
+        } else if let Some(status) = read_json::<ExitStatus>(&dir.join("status.json"))? {
+            // The shim records the exit before it ends: it may have done so since the first look.
+            State::Exited(status)
         } else {
-            State::Unknown
+            State::Unknown(run)
         }
     } else {
         State::Created
@@ -188,12 +202,43 @@ pub fn info(paths: &Paths, name: &str) -> Result<Info> {
     Ok(Info { record, state })
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie shim (ended, not yet reaped by its starter) counts as gone.
-    fs::read_to_string(format!("/proc/{pid}/stat"))
+/// Whether the shim that wrote `run` still runs: same boot, a live (not zombie) process with
+/// that pid, started when the shim did.
+fn shim_alive(run: &RunState) -> bool {
+    if let (Some(then), Some(now)) = (&run.boot_id, boot_id())
+        && *then != now
+    {
+        return false;
+    }
+    match proc_stat(run.shim_pid) {
+        // A zombie shim (ended, not yet reaped by its starter) counts as gone.
+        Some(('Z', _)) => false,
+        Some((_, started)) => run.shim_start_time.is_none_or(|t| t == started),
+        None => false,
+    }
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub(crate) fn boot_id() -> Option<String> {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
-        .unwrap_or(false)
+        .map(|s| s.trim().to_string())
+}
+
+/// The state letter and start time (field 22) of process `pid`.
+pub(crate) fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+/// Parses `/proc/PID/stat`: the fields after the command (which may hold spaces and parens).
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3 (state); the start time is field 22.
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state, started))
 }
 
 /// Every container, by name.
@@ -282,7 +327,7 @@ pub fn wait(paths: &Paths, name: &str, timeout: Option<Duration>) -> Result<Opti
         match info_state(paths, name)? {
             State::Exited(s) => return Ok(Some(s)),
             State::Created => return Err(Error::NotRunning(name.to_string())),
-            State::Unknown => return Err(Error::Shim(format!("the shim of {name:?} is gone"))),
+            State::Unknown(_) => return Err(Error::Shim(format!("the shim of {name:?} is gone"))),
             State::Running(_) => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -345,17 +390,27 @@ pub fn remove(paths: &Paths, name: &str, force: bool) -> Result<()> {
         stop(paths, name, Duration::ZERO)?;
     }
     let dir = dir(paths, name);
-    // What a shim that died would have cleaned up: its libcontainer state, cgroups, mount.
-    let lc = paths.libcontainer_root().join(&info.record.id);
-    if lc.exists() {
-        if let Ok(mut c) = libcontainer::container::Container::load(lc.clone()) {
-            let _ = c.delete(true);
-        }
-        let _ = fs::remove_dir_all(&lc);
-    }
-    CgroupMode::detect().remove(&info.record.cgroups_path());
-    crate::shim::unmount_rootfs(&dir.join("rootfs"));
+    // What a shim that died would have cleaned up.
+    clean_up(paths, &info.record)?;
     fs::remove_dir_all(&dir).map_err(io("removing", &dir))
+}
+
+/// Removes what a container's shim owns while it runs (its processes, libcontainer state,
+/// cgroups and root mount) for a container whose shim is gone or never ran. Every step is
+/// idempotent; what a reboot already removed is skipped.
+pub(crate) fn clean_up(paths: &Paths, record: &ContainerRecord) -> Result<()> {
+    let mode = CgroupMode::detect();
+    mode.kill_all(&record.cgroups_path())?;
+    let lc = paths.libcontainer_root().join(&record.id);
+    match fs::remove_dir_all(&lc) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("removing", &lc)(e));
+        }
+        _ => {}
+    }
+    mode.remove(&record.cgroups_path());
+    crate::shim::unmount_rootfs(&dir(paths, &record.name).join("rootfs"));
+    Ok(())
 }
 
 /// Runs `args` in the running container `name` through an exec shim (the binary `shim_exe`
@@ -397,7 +452,7 @@ pub fn copy_logs(
         match fs::File::open(&path) {
             Ok(f) => break f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
-                if let State::Exited(_) | State::Unknown = info_state(paths, name)? {
+                if let State::Exited(_) | State::Unknown(_) = info_state(paths, name)? {
                     return Ok(None);
                 }
                 std::thread::sleep(POLL);
@@ -411,7 +466,7 @@ pub fn copy_logs(
     loop {
         let ended = match info_state(paths, name)? {
             State::Exited(s) => Some(Some(s)),
-            State::Unknown | State::Created => Some(None),
+            State::Unknown(_) | State::Created => Some(None),
             State::Running(_) => None,
         };
         // Read everything written so far (after `ended` was seen, this is all there is).
@@ -442,5 +497,34 @@ pub fn copy_logs(
             // A read at the end of a file returns what was appended since.
             None => std::thread::sleep(POLL),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_a_command_with_spaces_and_parens() {
+        let stat = "4242 (cairn (shim) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50";
+        assert_eq!(parse_stat(stat), Some(('S', 987654)));
+        assert_eq!(parse_stat("1 (init) Z 0"), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not() {
+        let me = std::process::id() as i32;
+        let (_, started) = proc_stat(me).expect("own stat");
+        let run = |boot_id: Option<String>, start: u64| RunState {
+            shim_pid: me,
+            pid: me,
+            started: String::new(),
+            boot_id,
+            shim_start_time: Some(start),
+        };
+        assert!(shim_alive(&run(boot_id(), started)));
+        assert!(!shim_alive(&run(boot_id(), started + 1)), "reused pid");
+        assert!(!shim_alive(&run(Some("another boot".into()), started)));
     }
 }

@@ -4,7 +4,9 @@
 //! snapshots (each layer unpacked once, shared by images, an overlayfs root per container) and
 //! containers (an OCI runtime spec from the image config and the caller's settings, created by
 //! youki's libcontainer inside a single-threaded shim process per container that owns the
-//! container's stdio, writes its CRI-format log, reaps it and records how it ended).
+//! container's stdio, writes its CRI-format log, reaps it and records how it ended). Opening
+//! the runtime reconciles those records with what the host still has ([`recovery`]): after a
+//! restart of the caller, a dead shim or a reboot.
 //!
 //! It knows nothing about Kubernetes objects: the agent maps Pods onto these calls.
 //!
@@ -23,6 +25,7 @@ pub mod layer;
 pub mod log;
 pub mod netns;
 pub mod pull;
+pub mod recovery;
 pub mod reference;
 pub mod registries;
 pub mod shim;

@@ -17,6 +17,40 @@ pub fn path(paths: &Paths, name: &str) -> PathBuf {
     paths.run.join("netns").join(name)
 }
 
+/// Takes the lock that keeps [`forget_stale`] from taking a namespace file that is being
+/// created (it exists a moment before its bind mount does).
+fn lock(paths: &Paths) -> Result<nix::fcntl::Flock<fs::File>> {
+    fs::create_dir_all(&paths.run).map_err(io("creating", &paths.run))?;
+    let path = paths.run.join("netns.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("opening", &path))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| sys("locking the network namespaces")(e))
+}
+
+/// Forgets sandboxes whose bind mount is gone (the namespace died with it, e.g. the mount was
+/// lost in a reboot-like cleanup while the file stayed); returns their names.
+pub fn forget_stale(paths: &Paths) -> Result<Vec<String>> {
+    let names = list(paths);
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let _lock = lock(paths)?;
+    let mut forgotten = Vec::new();
+    for name in list(paths) {
+        let file = path(paths, &name);
+        if !crate::shim::is_mount_point(&file) {
+            fs::remove_file(&file).map_err(io("removing", &file))?;
+            forgotten.push(name);
+        }
+    }
+    Ok(forgotten)
+}
+
 /// Creates the network namespace `name`; returns its path.
 pub fn create(paths: &Paths, name: &str) -> Result<PathBuf> {
     if name.is_empty()
@@ -28,6 +62,7 @@ pub fn create(paths: &Paths, name: &str) -> Result<PathBuf> {
             "network namespace name {name:?}"
         )));
     }
+    let _lock = lock(paths)?;
     let dir = paths.run.join("netns");
     fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
     let file = dir.join(name);

@@ -44,10 +44,13 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
     };
     let dir = container::dir(paths, name);
     let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);
+    let shim_pid = std::process::id() as i32;
     let state = RunState {
-        shim_pid: std::process::id() as i32,
+        shim_pid,
         pid,
         started: jiff::Timestamp::now().to_string(),
+        boot_id: container::boot_id(),
+        shim_start_time: container::proc_stat(shim_pid).map(|(_, t)| t),
     };
     if let Err(e) = write_json(&dir.join("state.json"), &state) {
         println!("error: {}", chain(&e));
@@ -74,6 +77,7 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
         signal,
         oom_killed,
         finished: jiff::Timestamp::now().to_string(),
+        unknown_exit: None,
     };
     let _ = log.sync_all();
     if let Err(e) = c.delete(true) {
@@ -198,14 +202,18 @@ fn mount_rootfs(paths: &Paths, record: &ContainerRecord, dir: &Path) -> Result<(
 
 /// Unmounts a container root if it is mounted.
 pub fn unmount_rootfs(rootfs: &Path) {
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let target = rootfs.display().to_string();
-    if mounts
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
-    {
+    if is_mount_point(rootfs) {
         let _ = nix::mount::umount2(rootfs, MntFlags::MNT_DETACH);
     }
+}
+
+/// Whether something is mounted at `path` (in this process's mount namespace).
+pub(crate) fn is_mount_point(path: &Path) -> bool {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let target = path.display().to_string();
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
 }
 
 fn detach_stdio() {

@@ -76,6 +76,10 @@ pub struct Settings {
     pub pids: Option<i64>,
     /// A network namespace to join (a pod sandbox's), instead of a new one.
     pub netns: Option<String>,
+    /// Remove the container once it ended (`run --rm`): its attached starter does, and
+    /// recovery does for one whose end it records.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// Parses a memory quantity: `64Mi`, `1Gi`, `500M`, `1048576`.
