@@ -9,6 +9,7 @@ pub mod fields;
 pub mod labels;
 pub mod managed_fields;
 pub mod names;
+pub mod node_selection;
 pub mod openapi;
 pub mod patch;
 pub mod printers;

@@ -1,10 +1,9 @@
 //! NodeAffinity (filter): the pod's `nodeSelector` and its required node affinity must both
-//! match the node. Also the node selector term matching shared with the NodeAffinity score
-//! and PodTopologySpread's `nodeAffinityPolicy`.
+//! match the node. The matching itself is cairn-api's (`node_selection`), shared with the
+//! NodeAffinity score, PodTopologySpread's `nodeAffinityPolicy` and the DaemonSet controller.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, Pod};
+pub use cairn_api::node_selection::term_matches;
+use k8s_openapi::api::core::v1::Pod;
 
 use super::Failure;
 use crate::incoming::Incoming;
@@ -12,53 +11,6 @@ use crate::snapshot::NodeInfo;
 
 /// Upstream's reason.
 pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or_default();
-    let int = |v: &str| v.parse::<i64>().ok();
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| values.iter().all(|x| x != v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(have), [want]) = (value.and_then(int), values) else {
-                return false;
-            };
-            let Some(want) = int(want) else {
-                return false;
-            };
-            if r.operator == "Gt" {
-                have > want
-            } else {
-                have < want
-            }
-        }
-        _ => false,
-    }
-}
-
-/// Whether a node selector term matches: all its expressions on labels and all its fields
-/// (only `metadata.name`, In and NotIn) hold. An empty term matches nothing.
-pub fn term_matches(
-    term: &NodeSelectorTerm,
-    name: &str,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or_default();
-    let fields = term.match_fields.as_deref().unwrap_or_default();
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    exprs
-        .iter()
-        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| {
-            r.key == "metadata.name"
-                && matches!(r.operator.as_str(), "In" | "NotIn")
-                && requirement_matches(r, Some(name))
-        })
-}
 
 /// Upstream's `RequiredNodeAffinity.Match`: the nodeSelector's labels, and at least one
 /// required term when the pod has required node affinity.
@@ -80,19 +32,7 @@ pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
     if selector.is_none() && required.is_none() {
         return true;
     }
-    let labels = node.labels();
-    if !selector
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v))
-    {
-        return false;
-    }
-    required.is_none_or(|r| {
-        r.node_selector_terms
-            .iter()
-            .any(|t| term_matches(t, &node.name, labels))
-    })
+    cairn_api::node_selection::selects(spec, &node.name, node.labels())
 }
 
 /// Fails a node the pod's nodeSelector or required node affinity excludes.
@@ -109,6 +49,7 @@ mod tests {
     use super::*;
     use crate::testing::{node_with_labels, pod, required_node_affinity};
     use k8s_openapi::api::core::v1::NodeSelectorRequirement as R;
+    use k8s_openapi::api::core::v1::NodeSelectorTerm;
 
     fn req(key: &str, op: &str, values: &[&str]) -> R {
         R {

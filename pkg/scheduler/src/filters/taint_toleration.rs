@@ -1,7 +1,8 @@
 //! TaintToleration (filter): a node's NoSchedule and NoExecute taints must all be tolerated.
-//! Also the toleration matching shared with NodeUnschedulable, PodTopologySpread's
-//! `nodeTaintsPolicy` and the PreferNoSchedule score.
+//! The toleration matching is cairn-api's (`node_selection`), shared with NodeUnschedulable,
+//! PodTopologySpread's `nodeTaintsPolicy`, the PreferNoSchedule score and the controllers.
 
+pub use cairn_api::node_selection::{tolerated, tolerates};
 use k8s_openapi::api::core::v1::{Taint, Toleration};
 
 use super::Failure;
@@ -15,36 +16,6 @@ pub fn reason(taint: &Taint) -> String {
         taint.key,
         taint.value.as_deref().unwrap_or_default()
     )
-}
-
-/// Upstream's `ToleratesTaint`: the effect (if the toleration names one), the key (if named)
-/// and, for `Equal` (the default operator), the value must match; `Exists` ignores the value.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = toleration.effect.as_deref()
-        && !effect.is_empty()
-        && effect != taint.effect
-    {
-        return false;
-    }
-    if let Some(key) = toleration.key.as_deref()
-        && !key.is_empty()
-        && key != taint.key
-    {
-        return false;
-    }
-    match toleration.operator.as_deref() {
-        None | Some("" | "Equal") => {
-            toleration.value.as_deref().unwrap_or_default()
-                == taint.value.as_deref().unwrap_or_default()
-        }
-        Some("Exists") => true,
-        Some(_) => false,
-    }
-}
-
-/// Whether any of `tolerations` tolerates `taint`.
-pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
 }
 
 /// The index of the first NoSchedule or NoExecute taint of `taints` not tolerated.
