@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::cgroup::CgroupMode;
 use crate::digest::Digest;
 use crate::error::io;
-use crate::image::{ImageStore, write_atomic};
+use crate::files::{read_json, write_json};
+use crate::image::ImageStore;
 use crate::log::Stream;
 use crate::spec::Settings;
 use crate::{Error, Paths, Result};
@@ -114,23 +115,6 @@ pub struct Info {
 /// The container directory of `name`.
 pub fn dir(paths: &Paths, name: &str) -> PathBuf {
     paths.containers().join(name)
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| Error::Json {
-                what: path.display().to_string(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("reading", path)(e)),
-    }
-}
-
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_atomic(path, &serde_json::to_vec_pretty(value).expect("serialises"))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -244,13 +228,8 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
 /// Every container, by name.
 pub fn list(paths: &Paths) -> Result<Vec<Info>> {
     let dir = paths.containers();
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("listing", &dir)(e)),
-    };
     let mut out = Vec::new();
-    for entry in entries.filter_map(|e| e.ok()) {
+    for entry in crate::files::entries(&dir)? {
         if let Ok(info) = info(paths, &entry.file_name().to_string_lossy()) {
             out.push(info);
         }

@@ -141,13 +141,8 @@ impl ContentStore {
     /// Every blob present.
     pub fn list(&self) -> Result<Vec<Digest>> {
         let dir = self.blobs();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("listing", &dir)(e)),
-        };
-        Ok(entries
-            .filter_map(|e| e.ok())
+        Ok(crate::files::entries(&dir)?
+            .into_iter()
             .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()))
             .collect())
     }

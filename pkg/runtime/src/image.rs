@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -217,7 +217,7 @@ impl ImageStore {
     /// Writes (or replaces) a record atomically.
     pub fn put(&self, record: &ImageRecord) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(record).expect("records serialise");
-        write_atomic(&self.record_path(&record.name), &bytes)
+        crate::files::write_atomic(&self.record_path(&record.name), &bytes)
     }
 
     /// The record of `name` (normalised by the caller).
@@ -259,13 +259,8 @@ impl ImageStore {
     /// Every record, by name.
     pub fn list(&self) -> Result<Vec<ImageRecord>> {
         let dir = self.refs();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("listing", &dir)(e)),
-        };
         let mut out = Vec::new();
-        for entry in entries.filter_map(|e| e.ok()) {
+        for entry in crate::files::entries(&dir)? {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json")
                 && let Ok(bytes) = fs::read(&path)
@@ -317,34 +312,7 @@ impl ImageStore {
 
 /// Takes the lock that serialises imports, removals and garbage collection on this node.
 pub fn lock(paths: &Paths) -> Result<nix::fcntl::Flock<fs::File>> {
-    let path = paths.lock_file();
-    fs::create_dir_all(paths.images()).map_err(io("creating", paths.images()))?;
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("opening", &path))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| crate::error::sys("locking the image store")(e))
-}
-
-/// Writes a file by writing a temporary beside it and renaming it over.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("a file in a directory");
-    fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    let tmp = dir.join(format!(".tmp-{}", crate::content::unique()));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io("writing", path)(e)
-    })
+    crate::files::lock(&paths.lock_file(), "the image store")
 }
 
 #[cfg(test)]

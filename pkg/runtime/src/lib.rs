@@ -20,6 +20,7 @@ pub mod container;
 pub mod content;
 pub mod digest;
 pub mod error;
+pub(crate) mod files;
 pub mod image;
 pub mod layer;
 pub mod log;

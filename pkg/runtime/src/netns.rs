@@ -20,16 +20,7 @@ pub fn path(paths: &Paths, name: &str) -> PathBuf {
 /// Takes the lock that keeps [`forget_stale`] from taking a namespace file that is being
 /// created (it exists a moment before its bind mount does).
 fn lock(paths: &Paths) -> Result<nix::fcntl::Flock<fs::File>> {
-    fs::create_dir_all(&paths.run).map_err(io("creating", &paths.run))?;
-    let path = paths.run.join("netns.lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("opening", &path))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| sys("locking the network namespaces")(e))
+    crate::files::lock(&paths.run.join("netns.lock"), "the network namespaces")
 }
 
 /// Forgets sandboxes whose bind mount is gone (the namespace died with it, e.g. the mount was

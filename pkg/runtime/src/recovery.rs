@@ -96,7 +96,7 @@ fn recover(paths: &Paths, name: &str) -> Result<Option<bool>> {
         finished: jiff::Timestamp::now().to_string(),
         unknown_exit: Some(why),
     };
-    container::write_json(&dir.join("status.json"), &status)?;
+    crate::files::write_json(&dir.join("status.json"), &status)?;
     tracing::info!(
         container = name,
         "recorded the end of a container whose shim is gone"

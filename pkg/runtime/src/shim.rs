@@ -22,8 +22,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::cgroup::CgroupMode;
-use crate::container::{self, ContainerRecord, ExitStatus, RunState, State, write_json};
+use crate::container::{self, ContainerRecord, ExitStatus, RunState, State};
 use crate::error::{io, sys};
+use crate::files::write_json;
 use crate::image::{ImageConfig, ImageStore};
 use crate::log::{LineBuffer, Stream};
 use crate::snapshot::SnapshotStore;
