@@ -121,6 +121,31 @@ fn target_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
 /// A resolved port: name, number, protocol.
 type Port = (Option<String>, i32, String);
 
+/// A new EndpointSlice of Service `svc` (named `name`), owned by it and labelled as upstream's
+/// controller labels its slices.
+fn new_slice(
+    svc: &Service,
+    name: &str,
+    endpoints: Vec<discovery::Endpoint>,
+    ports: Option<Vec<discovery::EndpointPort>>,
+) -> EndpointSlice {
+    let mut labels = svc.metadata.labels.clone().unwrap_or_default();
+    labels.insert(SERVICE_NAME.into(), name.to_string());
+    labels.insert(MANAGED_BY.into(), CONTROLLER.into());
+    EndpointSlice {
+        metadata: ObjectMeta {
+            generate_name: Some(pods::generate_name_prefix(name)),
+            namespace: svc.metadata.namespace.clone(),
+            labels: Some(labels),
+            owner_references: Some(vec![meta::controller_ref::<Service>(&svc.metadata)]),
+            ..Default::default()
+        },
+        address_type: "IPv4".into(),
+        endpoints,
+        ports,
+    }
+}
+
 fn pod_ref(pod: &Pod) -> ObjectReference {
     ObjectReference {
         kind: Some("Pod".into()),
@@ -319,23 +344,7 @@ impl Reconcile for EndpointsController {
                     }
                 }
                 None => {
-                    let mut slice_labels = svc.metadata.labels.clone().unwrap_or_default();
-                    slice_labels.insert(SERVICE_NAME.into(), key.name.clone());
-                    slice_labels.insert(MANAGED_BY.into(), CONTROLLER.into());
-                    let slice = EndpointSlice {
-                        metadata: ObjectMeta {
-                            generate_name: Some(pods::generate_name_prefix(&key.name)),
-                            namespace: Some(ns.to_string()),
-                            labels: Some(slice_labels),
-                            owner_references: Some(vec![meta::controller_ref::<Service>(
-                                &svc.metadata,
-                            )]),
-                            ..Default::default()
-                        },
-                        address_type: "IPv4".into(),
-                        endpoints,
-                        ports: Some(wanted_ports),
-                    };
+                    let slice = new_slice(&svc, &key.name, endpoints, Some(wanted_ports));
                     let created = slice_api.create(&slice).await?;
                     self.expectations.written(key, &created.metadata);
                 }
@@ -349,21 +358,7 @@ impl Reconcile for EndpointsController {
                     || meta::namespace(&s.metadata) != ns
             })
         {
-            let mut slice_labels = svc.metadata.labels.clone().unwrap_or_default();
-            slice_labels.insert(SERVICE_NAME.into(), key.name.clone());
-            slice_labels.insert(MANAGED_BY.into(), CONTROLLER.into());
-            let slice = EndpointSlice {
-                metadata: ObjectMeta {
-                    generate_name: Some(pods::generate_name_prefix(&key.name)),
-                    namespace: Some(ns.to_string()),
-                    labels: Some(slice_labels),
-                    owner_references: Some(vec![meta::controller_ref::<Service>(&svc.metadata)]),
-                    ..Default::default()
-                },
-                address_type: "IPv4".into(),
-                endpoints: Vec::new(),
-                ports: None,
-            };
+            let slice = new_slice(&svc, &key.name, Vec::new(), None);
             let created = slice_api.create(&slice).await?;
             self.expectations.written(key, &created.metadata);
         } else if groups.is_empty() {
