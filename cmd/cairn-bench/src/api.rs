@@ -68,13 +68,7 @@ pub async fn run(args: Args) -> Result<()> {
         bail!("--objects must be positive");
     }
     let cairn_bin = crate::targets::cairn_bin(args.cairn_bin)?;
-    let config = LaunchConfig {
-        // Only cairn is launched.
-        etcd_bin: PathBuf::new(),
-        cairn_bin,
-        nodes: 1,
-        port_offset: PORT_OFFSET,
-    };
+    let config = LaunchConfig::one_cairn(cairn_bin, PORT_OFFSET);
     let load_before = procfs::load_average();
     let mut levels = Vec::new();
     let mut version = None;

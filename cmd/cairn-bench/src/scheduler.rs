@@ -153,12 +153,7 @@ pub async fn run(args: Args) -> Result<()> {
         );
     }
     let cairn_bin = crate::targets::cairn_bin(args.cairn_bin.clone())?;
-    let config = LaunchConfig {
-        etcd_bin: PathBuf::new(),
-        cairn_bin,
-        nodes: 1,
-        port_offset: PORT_OFFSET,
-    };
+    let config = LaunchConfig::one_cairn(cairn_bin, PORT_OFFSET);
     let load_before = procfs::load_average();
     let mut target = Kind::Cairn.start(&config).await?;
     let result = bench(&mut target, &args).await;

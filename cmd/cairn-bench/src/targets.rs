@@ -81,6 +81,16 @@ pub struct LaunchConfig {
 }
 
 impl LaunchConfig {
+    /// One cairn server (no etcd) with ports moved by `port_offset`: the API benchmarks.
+    pub fn one_cairn(cairn_bin: PathBuf, port_offset: u16) -> Self {
+        Self {
+            etcd_bin: PathBuf::new(),
+            cairn_bin,
+            nodes: 1,
+            port_offset,
+        }
+    }
+
     /// The binary that runs `kind`.
     pub fn bin(&self, kind: Kind) -> &Path {
         match kind {
