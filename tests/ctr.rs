@@ -156,6 +156,24 @@ impl Node {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs `cairn ctr …` and fails unless it fails saying `expected` on stderr.
+    pub fn fails<I, S>(&self, args: I, expected: &str) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let out = self.ctr(&args)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(expected) {
+            bail!(
+                "cairn ctr {args:?} should have failed saying {expected:?} ({}): {stderr}",
+                out.status
+            );
+        }
+        Ok(())
+    }
+
     /// The STATUS column of `cairn ctr ps` for `name`.
     pub fn status(&self, name: &str) -> Result<Option<String>> {
         let ps = self.ok(["ps"])?;

@@ -98,12 +98,7 @@ fn imports_docker_and_oci_archives_plain_gzip_and_zstd() -> Result<()> {
     ensure!(count_entries(&snapshots) == 2);
     node.ok(["images", "rm", "docker.io/library/busybox:docker"])?;
     assert_nothing_imported(&node)?;
-    let missing = node.ctr(["images", "rm", "busybox:test"])?;
-    ensure!(
-        !missing.status.success() && stderr(&missing).contains("not found"),
-        "{}",
-        stderr(&missing)
-    );
+    node.fails(["images", "rm", "busybox:test"], "not found")?;
     Ok(())
 }
 
@@ -251,21 +246,19 @@ fn env_args_cwd_and_user_reach_the_process() -> Result<()> {
         "id",
     ])?;
     ensure!(out.trim() == "uid=4242 gid=44(video)", "{out:?}");
-    let out = node.ctr([
-        "run",
-        "--rm",
-        "--user",
+    node.fails(
+        [
+            "run",
+            "--rm",
+            "--user",
+            "nobody",
+            "busybox:test",
+            "c",
+            "--",
+            "id",
+        ],
         "nobody",
-        "busybox:test",
-        "c",
-        "--",
-        "id",
-    ])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("nobody"),
-        "{}",
-        stderr(&out)
-    );
+    )?;
     ensure!(
         node.status("c")?.is_none(),
         "a container that failed to start is left"
@@ -423,12 +416,7 @@ fn exec_runs_in_the_container_and_returns_its_exit_code() -> Result<()> {
     ])?;
     ensure!(ps.trim().parse::<u32>()? <= 4, "{ps}");
     node.ok(["stop", "-t", "0", "svc"])?;
-    let out = node.ctr(["exec", "svc", "--", "true"])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("not running"),
-        "{}",
-        stderr(&out)
-    );
+    node.fails(["exec", "svc", "--", "true"], "not running")?;
     Ok(())
 }
 
@@ -571,12 +559,7 @@ fn nothing_is_left_after_rm() -> Result<()> {
         .map(str::to_string)
         .collect();
     ensure!(procs.contains(&pid.to_string()), "{procs:?}");
-    let out = node.ctr(["rm", "gone"])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("running"),
-        "{}",
-        stderr(&out)
-    );
+    node.fails(["rm", "gone"], "running")?;
     node.ok(["rm", "-f", "gone"])?;
     ensure!(node.status("gone")?.is_none());
     ensure!(
@@ -662,12 +645,7 @@ fn corrupt_truncated_or_foreign_tarballs_are_refused_and_leave_nothing() -> Resu
         );
         assert_nothing_imported(&node)?;
     }
-    let out = node.ctr(["run", "busybox:test", "c"])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("not found"),
-        "{}",
-        stderr(&out)
-    );
+    node.fails(["run", "busybox:test", "c"], "not found")?;
     Ok(())
 }
 
@@ -725,21 +703,19 @@ fn containers_share_a_sandbox_network_namespace() -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     ensure!(reply == "hi-from-server\n", "{reply:?}");
-    let out = node.ctr([
-        "run",
-        "--rm",
-        "--netns",
-        "nope",
-        "busybox:test",
-        "c",
-        "--",
-        "true",
-    ])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("no network namespace"),
-        "{}",
-        stderr(&out)
-    );
+    node.fails(
+        [
+            "run",
+            "--rm",
+            "--netns",
+            "nope",
+            "busybox:test",
+            "c",
+            "--",
+            "true",
+        ],
+        "no network namespace",
+    )?;
     node.ok(["rm", "-f", "server"])?;
     node.ok(["netns", "rm", "pod1"])?;
     ensure!(!path.exists());
@@ -903,12 +879,7 @@ fn recovers_after_a_reboot_like_cleanup_and_keeps_live_shims() -> Result<()> {
         ensure!(!is_mount_point(&rootfs)?, "{name}: root still mounted");
     }
     ensure!(node.ok(["logs", "lost"])?.is_empty());
-    let out = node.ctr(["exec", "lost", "--", "true"])?;
-    ensure!(
-        !out.status.success() && stderr(&out).contains("not running"),
-        "{}",
-        stderr(&out)
-    );
+    node.fails(["exec", "lost", "--", "true"], "not running")?;
 
     // Both names work again.
     node.ok(["rm", "lost"])?;
