@@ -267,9 +267,17 @@ impl Server {
         &self.data_dir
     }
 
-    /// The admin kubeconfig the server wrote (`--write-kubeconfig`).
+    /// The admin kubeconfig the server wrote (`--write-kubeconfig`). The server writes it
+    /// (atomically) once the store is up and the system namespaces exist, a moment after its
+    /// etcd endpoint answers, which is when `start` returns; so this waits for the file (up to a
+    /// minute, then returns the path for the caller's read to fail on).
     pub fn kubeconfig(&self) -> PathBuf {
-        self.data_dir.join("kubeconfig.yaml")
+        let path = self.data_dir.join("kubeconfig.yaml");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !path.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        path
     }
 
     /// The temp dir holding the data dir and logs; scratch files may go here too.
