@@ -230,9 +230,9 @@ impl Drop for Node {
                 let _ = self.ctr(["rm", "-f", name]);
             }
         }
-        if let Ok(names) = self.ok(["netns", "ls"]) {
+        if let Ok(names) = self.ok(["sandbox", "ls"]) {
             for name in names.lines() {
-                let _ = self.ctr(["netns", "rm", name]);
+                let _ = self.ctr(["sandbox", "rm", name]);
             }
         }
     }

@@ -421,6 +421,215 @@ fn exec_runs_in_the_container_and_returns_its_exit_code() -> Result<()> {
 }
 
 #[test]
+fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
+    use std::io::Write;
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok(["run", "-d", "busybox:test", "svc", "--", "sleep", "300"])?;
+    let piped = |args: &[&str], input: &str| -> Result<std::process::Output> {
+        let mut child = node
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(input.as_bytes())?;
+        Ok(child.wait_with_output()?)
+    };
+    // Without a terminal: stdin as a pipe, to its end.
+    let out = piped(
+        &["exec", "svc", "--", "sh", "-c", "tr a-z A-Z; tty"],
+        "hello\n",
+    )?;
+    ensure!(stdout(&out).starts_with("HELLO\n"), "{:?}", stdout(&out));
+    ensure!(stdout(&out).contains("not a tty"), "{:?}", stdout(&out));
+    ensure!(out.status.code() == Some(1), "{:?}", out.status);
+    // With one: the process's stdin is a terminal of the container's, its controlling one,
+    // fed from our stdin; the exit code comes back.
+    let script = "tty; test -t 0 && echo stdin-is-a-tty; : < /dev/tty && echo controlling; \
+                  read line; echo got=$line; exit 7";
+    let out = piped(
+        &["exec", "--tty", "svc", "--", "sh", "-c", script],
+        "typed\n",
+    )?;
+    let text = stdout(&out);
+    ensure!(
+        out.status.code() == Some(7),
+        "{:?} {}",
+        out.status,
+        stderr(&out)
+    );
+    ensure!(text.contains("/dev/pts/"), "{text:?}");
+    ensure!(text.contains("stdin-is-a-tty"), "{text:?}");
+    ensure!(
+        text.contains("controlling"),
+        "no controlling terminal: {text:?}"
+    );
+    ensure!(text.contains("got=typed"), "{text:?}");
+    // A terminal turns \n into \r\n.
+    ensure!(text.contains("got=typed\r\n"), "{text:?}");
+    // The end of our input is the end of the process's (cat ends).
+    let out = piped(&["exec", "-t", "svc", "--", "cat"], "one line\n")?;
+    ensure!(out.status.success(), "{:?}", out.status);
+    ensure!(stdout(&out).contains("one line"), "{:?}", stdout(&out));
+    let left: Vec<String> = fs::read_dir(node.run_dir())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("exec-"))
+        .collect();
+    ensure!(
+        left.is_empty(),
+        "exec sockets or process files left: {left:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn default_seccomp_profile_refuses_new_namespaces_unless_unconfined() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let script = "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?";
+    let run = |extra: &[&str], name: &str| -> Result<std::process::Output> {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox:test", name, "--", "sh", "-c", script]);
+        node.ctr(args)
+    };
+    let confined = run(&[], "confined")?;
+    let text = stdout(&confined);
+    ensure!(text.contains("Seccomp:\t2"), "no filter: {text}");
+    ensure!(text.contains("unshare=1"), "unshare -U worked: {text}");
+    ensure!(
+        stderr(&confined).contains("Operation not permitted"),
+        "{}",
+        stderr(&confined)
+    );
+    // The same call works without the filter: the profile, not a capability, refused it.
+    let open = run(&["--seccomp", "unconfined"], "open")?;
+    let text = stdout(&open);
+    ensure!(text.contains("Seccomp:\t0"), "filtered: {text}");
+    ensure!(text.contains("unshare=0"), "{text} {}", stderr(&open));
+    node.fails(
+        [
+            "run",
+            "--seccomp",
+            "strict",
+            "busybox:test",
+            "x",
+            "--",
+            "true",
+        ],
+        "seccomp profile",
+    )?;
+    // An exec'd process gets the container's filter too.
+    node.ok(["run", "-d", "busybox:test", "svc", "--", "sleep", "300"])?;
+    let status = node.ok(["exec", "svc", "--", "grep", "Seccomp:", "/proc/self/status"])?;
+    ensure!(status.contains("Seccomp:\t2"), "{status}");
+    Ok(())
+}
+
+/// The script a device test runs: a block device outside the allow-list can be neither made
+/// nor opened, the allowed ones work.
+const DEVICE_SCRIPT: &str = "mknod /tmp/sda b 8 0; echo mknod=$?; head -c 1 /tmp/sda; echo open=$?; \
+     echo x > /dev/null; echo null=$?; echo zero=$(head -c 4 /dev/zero | wc -c)";
+
+fn assert_device_filter(out: &std::process::Output) -> Result<()> {
+    let text = stdout(out);
+    ensure!(
+        !text.contains("mknod=0") || !text.contains("open=0"),
+        "a block device was made and opened: {text}"
+    );
+    ensure!(text.contains("null=0"), "/dev/null refused: {text}");
+    ensure!(text.contains("zero=4\n"), "/dev/zero refused: {text}");
+    ensure!(
+        stderr(out).contains("Operation not permitted"),
+        "{}",
+        stderr(out)
+    );
+    Ok(())
+}
+
+#[test]
+fn devices_outside_the_allow_list_are_refused() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "busybox:test",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        DEVICE_SCRIPT,
+    ])?;
+    assert_device_filter(&out)
+}
+
+/// On a cgroup v2 host (this one is hybrid: v1 hierarchies, and cgroup2 beside them), seen
+/// from a mount namespace whose `/sys/fs/cgroup` is the cgroup2 hierarchy: the device
+/// allow-list is an eBPF filter, the container sees its own cgroup as the root, read-only, and
+/// its cgroup is gone when it ends.
+#[test]
+fn cgroup_v2_hosts_get_the_device_filter_and_a_read_only_own_cgroup() -> Result<()> {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !is_mount_point(unified)? && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        anyhow::bail!("this host has no cgroup2 hierarchy at /sys/fs/cgroup/unified");
+    }
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let before: Vec<_> = fs::read_dir(unified.join("cairn"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let script = format!(
+        "{DEVICE_SCRIPT}; cat /proc/self/cgroup; test -f /sys/fs/cgroup/cgroup.procs && echo v2-files; \
+         touch /sys/fs/cgroup/x; echo touch=$?"
+    );
+    let cairn = node.command([
+        "run",
+        "--rm",
+        "busybox:test",
+        "v2",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$0\" \"$@\"")
+        .arg(cairn.get_program())
+        .args(cairn.get_args())
+        .output()?;
+    ensure!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_device_filter(&out)?;
+    let text = stdout(&out);
+    ensure!(
+        text.contains("0::/\n"),
+        "not in its own cgroup namespace: {text}"
+    );
+    ensure!(text.contains("v2-files"), "{text}");
+    ensure!(text.contains("touch=1"), "its cgroup is writable: {text}");
+    ensure!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    let after: Vec<_> = fs::read_dir(unified.join("cairn"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    ensure!(
+        after.iter().all(|e| before.contains(e)),
+        "cgroups left: {after:?} (before: {before:?})"
+    );
+    Ok(())
+}
+
+#[test]
 fn stop_waits_for_sigterm_then_sigkills() -> Result<()> {
     let node = Node::new()?;
     node.import_test_images()?;
@@ -650,10 +859,10 @@ fn corrupt_truncated_or_foreign_tarballs_are_refused_and_leave_nothing() -> Resu
 }
 
 #[test]
-fn containers_share_a_sandbox_network_namespace() -> Result<()> {
+fn containers_share_a_sandboxs_network_ipc_and_uts_namespaces() -> Result<()> {
     let node = Node::new()?;
     node.import_test_images()?;
-    let path = node.ok(["netns", "create", "pod1"])?;
+    let path = node.ok(["sandbox", "create", "--hostname", "web-0", "pod1"])?;
     let path = PathBuf::from(path.trim());
     ensure!(
         path.starts_with(node.run_dir().join("netns")),
@@ -663,7 +872,7 @@ fn containers_share_a_sandbox_network_namespace() -> Result<()> {
     node.ok([
         "run",
         "-d",
-        "--netns",
+        "--sandbox",
         "pod1",
         "busybox:test",
         "server",
@@ -673,22 +882,49 @@ fn containers_share_a_sandbox_network_namespace() -> Result<()> {
         "-p",
         "8080",
         "-e",
-        "echo",
-        "hi-from-server",
+        "hostname",
     ])?;
-    let pid = node.pid("server")?;
-    let netns = fs::read_link(format!("/proc/{pid}/ns/net"))?;
-    ensure!(
-        netns != fs::read_link("/proc/self/ns/net")?,
-        "the sandbox is the host's namespace"
-    );
-    // The server listens on the sandbox's loopback; a second container in the sandbox reaches it.
+    node.ok([
+        "run",
+        "-d",
+        "--sandbox",
+        "pod1",
+        "busybox:test",
+        "side",
+        "--",
+        "sleep",
+        "300",
+    ])?;
+    node.ok(["run", "-d", "busybox:test", "alone", "--", "sleep", "300"])?;
+    let ns = |name: &str, kind: &str| -> Result<PathBuf> {
+        Ok(fs::read_link(format!(
+            "/proc/{}/ns/{kind}",
+            node.pid(name)?
+        ))?)
+    };
+    for kind in ["net", "ipc", "uts"] {
+        let host = fs::read_link(format!("/proc/self/ns/{kind}"))?;
+        ensure!(
+            ns("server", kind)? != host,
+            "the sandbox's {kind} is the host's"
+        );
+        ensure!(
+            ns("server", kind)? == ns("side", kind)?,
+            "{kind} not shared"
+        );
+        ensure!(
+            ns("alone", kind)? != ns("side", kind)?,
+            "{kind} shared outside the sandbox"
+        );
+    }
+    // The server listens on the sandbox's loopback and answers with the sandbox's hostname; a
+    // third container in the sandbox reaches it.
     let mut reply = String::new();
     for _ in 0..100 {
         reply = node.ok([
             "run",
             "--rm",
-            "--netns",
+            "--sandbox",
             "pod1",
             "busybox:test",
             "client",
@@ -702,33 +938,41 @@ fn containers_share_a_sandbox_network_namespace() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    ensure!(reply == "hi-from-server\n", "{reply:?}");
+    ensure!(reply == "web-0\n", "{reply:?}");
+    ensure!(node.ok(["exec", "alone", "--", "hostname"])? == "alone\n");
     node.fails(
         [
             "run",
             "--rm",
-            "--netns",
+            "--sandbox",
             "nope",
             "busybox:test",
             "c",
             "--",
             "true",
         ],
-        "no network namespace",
+        "no sandbox",
     )?;
+    node.fails(["sandbox", "create", "pod1"], "exists")?;
+    node.fails(["sandbox", "create", "bad/name"], "sandbox name")?;
+    ensure!(node.ok(["sandbox", "ls"])? == "pod1\n");
     node.ok(["rm", "-f", "server"])?;
-    node.ok(["netns", "rm", "pod1"])?;
-    ensure!(!path.exists());
-    let target = path.display().to_string();
-    ensure!(
-        !fs::read_to_string("/proc/self/mountinfo")?.contains(&target),
-        "netns still mounted"
-    );
-    ensure!(node.ok(["netns", "ls"])?.is_empty());
+    node.ok(["rm", "-f", "side"])?;
+    node.ok(["sandbox", "rm", "pod1"])?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    for dir in ["netns", "ipcns", "utsns"] {
+        let file = node.run_dir().join(dir).join("pod1");
+        ensure!(!file.exists(), "{} left", file.display());
+        ensure!(
+            !mountinfo.contains(&file.display().to_string()),
+            "{} still mounted",
+            file.display()
+        );
+    }
+    ensure!(node.ok(["sandbox", "ls"])?.is_empty());
     Ok(())
 }
 
-/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs nothing).
 fn process_gone(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
@@ -768,11 +1012,11 @@ fn shim_pid(node: &Node, name: &str) -> Result<i32> {
 fn recovers_after_a_reboot_like_cleanup_and_keeps_live_shims() -> Result<()> {
     let node = Node::new()?;
     node.import_test_images()?;
-    let sandbox = PathBuf::from(node.ok(["netns", "create", "pod1"])?.trim());
+    let sandbox = PathBuf::from(node.ok(["sandbox", "create", "pod1"])?.trim());
     node.ok([
         "run",
         "-d",
-        "--netns",
+        "--sandbox",
         "pod1",
         "busybox:test",
         "lost",
@@ -863,10 +1107,15 @@ fn recovers_after_a_reboot_like_cleanup_and_keeps_live_shims() -> Result<()> {
     ensure!(!node.data_dir().join("agent/containers/tmp").exists());
     ensure!(node.pid("survivor")? == survivor_pid);
     ensure!(
-        node.ok(["netns", "ls"])?.is_empty(),
+        node.ok(["sandbox", "ls"])?.is_empty(),
         "the dead sandbox is listed"
     );
     ensure!(!sandbox.exists());
+    for dir in ["ipcns", "utsns"] {
+        let file = node.run_dir().join(dir).join("pod1");
+        ensure!(!file.exists(), "{} left", file.display());
+        ensure!(!is_mount_point(&file)?, "{} still mounted", file.display());
+    }
     for (name, id, _, _) in &victims {
         for c in cgroup_dirs(id)? {
             ensure!(!c.exists(), "{name}: cgroup {} left", c.display());

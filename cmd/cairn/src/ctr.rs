@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use cairn_runtime::container::{self, State};
 use cairn_runtime::registries::Registries;
 use cairn_runtime::spec::{self, Settings};
-use cairn_runtime::{Paths, archive, image::ImageStore};
+use cairn_runtime::{Paths, archive, image::ImageStore, sandbox};
 use clap::{Args, Subcommand};
 use nix::sys::signal::Signal;
 
@@ -45,9 +45,9 @@ pub enum CtrCommand {
     Run(RunArgs),
     /// List containers.
     Ps,
-    /// Manage pod sandbox network namespaces (under RUN/netns).
+    /// Manage pod sandboxes: network, IPC and UTS namespaces (under RUN/netns, ipcns, utsns).
     #[command(subcommand)]
-    Netns(NetnsCommand),
+    Sandbox(SandboxCommand),
     /// Print a container's log (stdout and stderr).
     Logs {
         /// Keep printing until the container ends.
@@ -56,8 +56,12 @@ pub enum CtrCommand {
         /// The container.
         name: String,
     },
-    /// Run a command in a running container; exits with its exit code.
+    /// Run a command in a running container, with this command's stdin; exits with its exit
+    /// code.
     Exec {
+        /// Give the command a terminal (this one in raw mode, when stdin is a terminal).
+        #[arg(long, short)]
+        tty: bool,
         /// The container.
         name: String,
         /// The command and its arguments.
@@ -91,20 +95,24 @@ pub enum CtrCommand {
     },
 }
 
-/// `cairn ctr netns` subcommands.
+/// `cairn ctr sandbox` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum NetnsCommand {
-    /// Create a network namespace containers can join with `run --netns NAME`.
+pub enum SandboxCommand {
+    /// Create a sandbox containers join with `run --sandbox NAME`; prints its network
+    /// namespace's path.
     Create {
+        /// Its hostname (default: its name).
+        #[arg(long)]
+        hostname: Option<String>,
         /// Its name.
         name: String,
     },
-    /// Remove a network namespace.
+    /// Remove a sandbox.
     Rm {
         /// Its name.
         name: String,
     },
-    /// List network namespaces.
+    /// List sandboxes.
     Ls,
 }
 
@@ -160,9 +168,12 @@ pub struct RunArgs {
     /// Maximum number of processes.
     #[arg(long)]
     pids: Option<i64>,
-    /// Join this sandbox network namespace (see `cairn ctr netns create`).
+    /// Join this sandbox's network, IPC and UTS namespaces (see `cairn ctr sandbox create`).
     #[arg(long)]
-    netns: Option<String>,
+    sandbox: Option<String>,
+    /// The seccomp filter: `default` (cairn's profile) or `unconfined`.
+    #[arg(long, default_value = "default")]
+    seccomp: cairn_runtime::seccomp::Profile,
     /// The image (name or id).
     image: String,
     /// The container's name.
@@ -196,6 +207,9 @@ pub enum ShimCommand {
     },
     /// Run a process in a running container.
     Exec {
+        /// On a new pseudo-terminal.
+        #[arg(long)]
+        tty: bool,
         /// The container.
         name: String,
         /// The command.
@@ -204,13 +218,20 @@ pub enum ShimCommand {
     },
 }
 
+impl ShimArgs {
+    /// Whether this is an exec shim (whose stdio is its caller's).
+    pub fn is_exec(&self) -> bool {
+        matches!(self.command, ShimCommand::Exec { .. })
+    }
+}
+
 /// Runs the shim; returns its exit code.
 pub fn shim(args: ShimArgs) -> i32 {
     let paths = Paths::new(&args.data_dir, &args.run_dir);
     match args.command {
         ShimCommand::Start { name } => cairn_runtime::shim::run_start(&paths, &name),
-        ShimCommand::Exec { name, command } => {
-            cairn_runtime::shim::run_exec(&paths, &name, &command)
+        ShimCommand::Exec { tty, name, command } => {
+            cairn_runtime::shim::run_exec(&paths, &name, &command, tty)
         }
     }
 }
@@ -298,15 +319,13 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 )?;
             }
         }
-        CtrCommand::Netns(NetnsCommand::Create { name }) => {
-            let path = cairn_runtime::netns::create(&paths, &name)?;
+        CtrCommand::Sandbox(SandboxCommand::Create { hostname, name }) => {
+            let path = sandbox::create(&paths, &name, hostname.as_deref())?;
             writeln!(out, "{}", path.display())?;
         }
-        CtrCommand::Netns(NetnsCommand::Rm { name }) => {
-            cairn_runtime::netns::remove(&paths, &name)?
-        }
-        CtrCommand::Netns(NetnsCommand::Ls) => {
-            for name in cairn_runtime::netns::list(&paths) {
+        CtrCommand::Sandbox(SandboxCommand::Rm { name }) => sandbox::remove(&paths, &name)?,
+        CtrCommand::Sandbox(SandboxCommand::Ls) => {
+            for name in sandbox::list(&paths) {
                 writeln!(out, "{name}")?;
             }
         }
@@ -320,9 +339,9 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 &mut std::io::stderr(),
             )?;
         }
-        CtrCommand::Exec { name, command } => {
+        CtrCommand::Exec { tty, name, command } => {
             drop(out);
-            return Ok(container::exec(&paths, &name, &exe, &command)?);
+            return Ok(container::exec(&paths, &name, &exe, &command, tty)?);
         }
         CtrCommand::Stop { timeout, name } => {
             let s = container::stop(&paths, &name, timeout)?;
@@ -346,10 +365,8 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
     if run.rm && run.detach {
         bail!("--rm and --detach cannot be combined");
     }
-    if let Some(n) = &run.netns
-        && !cairn_runtime::netns::path(paths, n).exists()
-    {
-        bail!("no network namespace {n:?} (create it with `cairn ctr netns create {n}`)");
+    if let Some(name) = &run.sandbox {
+        sandbox::namespaces(paths, name)?;
     }
     let settings = Settings {
         args: run.command,
@@ -359,10 +376,9 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
         memory: run.memory,
         milli_cpus: run.cpus,
         pids: run.pids,
-        netns: run
-            .netns
-            .map(|n| cairn_runtime::netns::path(paths, &n).display().to_string()),
+        sandbox: run.sandbox,
         auto_remove: run.rm,
+        seccomp: run.seccomp,
     };
     container::create(paths, &run.name, &run.image, settings)?;
     if let Err(e) = container::start(paths, &run.name, exe) {

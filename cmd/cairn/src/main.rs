@@ -62,21 +62,26 @@ fn run() -> Result<()> {
     let cli = Cli::parse_from(args);
     // The runtime's commands run without tokio: the shim must stay single-threaded, and the
     // container calls block anyway.
+    // libcontainer reports routine facts (the cgroup manager chosen, controllers this host
+    // lacks) at info and warn; a command line tool shows only errors by default.
+    let tool_filter = if cli.log == crate::cli::DEFAULT_LOG {
+        "error"
+    } else {
+        &cli.log
+    };
     let cli = match cli.command {
         Command::Shim(args) => {
-            // The shim's stderr is its log file beside the container.
-            init_logging(&cli.log);
+            // A start shim's stderr is its log file beside the container; an exec shim's is
+            // the stderr of `ctr exec`, a tool's.
+            init_logging(if args.is_exec() {
+                tool_filter
+            } else {
+                &cli.log
+            });
             std::process::exit(ctr::shim(args))
         }
         Command::Ctr(args) => {
-            // libcontainer reports routine facts (the cgroup manager chosen, controllers this
-            // host lacks) at info and warn; a command line tool shows only errors by default.
-            let filter = if cli.log == crate::cli::DEFAULT_LOG {
-                "error"
-            } else {
-                &cli.log
-            };
-            init_logging(filter);
+            init_logging(tool_filter);
             std::process::exit(ctr::ctr(args)?)
         }
         command => Cli { command, ..cli },

@@ -394,7 +394,7 @@ pub(crate) fn clean_up(paths: &Paths, record: &ContainerRecord) -> Result<()> {
 
 /// Runs `args` in the running container `name` through an exec shim (the binary `shim_exe`
 /// re-executed as `cairn shim exec`) with this process's stdio; returns its exit code.
-pub fn exec(paths: &Paths, name: &str, shim_exe: &Path, args: &[String]) -> Result<i32> {
+pub fn exec(paths: &Paths, name: &str, shim_exe: &Path, args: &[String], tty: bool) -> Result<i32> {
     let info = info(paths, name)?;
     if !matches!(info.state, State::Running(_)) {
         return Err(Error::NotRunning(name.to_string()));
@@ -406,6 +406,7 @@ pub fn exec(paths: &Paths, name: &str, shim_exe: &Path, args: &[String]) -> Resu
         .arg("--run-dir")
         .arg(&paths.run)
         .arg("exec")
+        .args(tty.then_some("--tty"))
         .arg(name)
         .arg("--")
         .args(args)

@@ -24,14 +24,16 @@ pub(crate) mod files;
 pub mod image;
 pub mod layer;
 pub mod log;
-pub mod netns;
 pub mod pull;
 pub mod recovery;
 pub mod reference;
 pub mod registries;
+pub mod sandbox;
+pub mod seccomp;
 pub mod shim;
 pub mod snapshot;
 pub mod spec;
+pub mod tty;
 
 use std::path::{Path, PathBuf};
 

@@ -26,8 +26,8 @@ pub struct Recovery {
     pub exited: Vec<String>,
     /// Of those, the ones removed because they were started with `--rm`.
     pub removed: Vec<String>,
-    /// Sandbox network namespaces forgotten because their bind mount was gone.
-    pub forgotten_netns: Vec<String>,
+    /// Sandboxes forgotten because their network namespace's bind mount was gone.
+    pub forgotten_sandboxes: Vec<String>,
     /// What could not be recovered (tried again on the next open), with why.
     pub failed: Vec<(String, Error)>,
 }
@@ -60,9 +60,9 @@ pub fn reconcile(paths: &Paths) -> Recovery {
             Err(e) => out.failed.push((name, e)),
         }
     }
-    match crate::netns::forget_stale(paths) {
-        Ok(names) => out.forgotten_netns = names,
-        Err(e) => out.failed.push(("network namespaces".into(), e)),
+    match crate::sandbox::forget_stale(paths) {
+        Ok(names) => out.forgotten_sandboxes = names,
+        Err(e) => out.failed.push(("sandboxes".into(), e)),
     }
     out
 }

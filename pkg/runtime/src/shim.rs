@@ -123,6 +123,10 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
             })?;
         let mode = CgroupMode::detect();
         let cgroups_path = record.cgroups_path();
+        let joined = match &record.settings.sandbox {
+            Some(name) => crate::sandbox::namespaces(paths, name)?,
+            None => Vec::new(),
+        };
         let spec = crate::spec::build(&crate::spec::SpecInput {
             hostname: &record.name,
             rootfs: &rootfs,
@@ -130,6 +134,7 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
             settings: &record.settings,
             cgroups_path: &cgroups_path,
             cgroup_mode: &mode,
+            joined: &joined,
         })?;
         let bundle = dir.join("bundle");
         fs::create_dir_all(&bundle).map_err(io("creating", &bundle))?;
@@ -297,10 +302,10 @@ fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32,
     exit.unwrap_or((255, None))
 }
 
-/// Runs an exec shim: `args` in the running container `name`, with this process's stdio;
-/// returns the process's exit code.
-pub fn run_exec(paths: &Paths, name: &str, args: &[String]) -> i32 {
-    match exec(paths, name, args) {
+/// Runs an exec shim: `args` in the running container `name`, with this process's stdio (on
+/// a new terminal with `tty`); returns the process's exit code.
+pub fn run_exec(paths: &Paths, name: &str, args: &[String], tty: bool) -> i32 {
+    match exec(paths, name, args, tty) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cairn: {}", chain(&e));
@@ -309,7 +314,7 @@ pub fn run_exec(paths: &Paths, name: &str, args: &[String]) -> i32 {
     }
 }
 
-fn exec(paths: &Paths, name: &str, args: &[String]) -> Result<i32> {
+fn exec(paths: &Paths, name: &str, args: &[String], tty: bool) -> Result<i32> {
     if args.is_empty() {
         return Err(Error::InvalidSetting("exec needs a command".into()));
     }
@@ -318,14 +323,41 @@ fn exec(paths: &Paths, name: &str, args: &[String]) -> Result<i32> {
         return Err(Error::NotRunning(name.to_string()));
     }
     let lc = |op| move |source| Error::Libcontainer { op, source };
-    let pid = ContainerBuilder::new(info.record.id.clone(), SyscallType::default())
+    let bundle_config = container::dir(paths, name).join("bundle/config.json");
+    let spec = libcontainer::oci_spec::runtime::Spec::load(&bundle_config).map_err(Error::Spec)?;
+    if let Some(filter) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        // Inherited by the process (see seccomp::for_exec); this shim only relays and waits.
+        libcontainer::seccomp::initialize_seccomp(&crate::seccomp::for_exec(filter))
+            .map_err(|e| Error::Shim(format!("installing the container's seccomp filter: {e}")))?;
+    }
+    let builder = ContainerBuilder::new(info.record.id.clone(), SyscallType::default())
         .with_root_path(paths.libcontainer_root())
-        .map_err(lc("state root"))?
-        .as_tenant()
-        .with_container_args(args.to_vec())
-        .with_detach(false)
-        .build()
-        .map_err(lc("exec"))?;
+        .map_err(lc("state root"))?;
+    let pid = if tty {
+        // The process (with `terminal`) goes in a file, the terminal comes back on a socket;
+        // libcontainer hands a terminal over only to a detached process (still our child).
+        let own = std::process::id();
+        let console = crate::tty::ConsoleSocket::bind(paths.run.join(format!("exec-{own}.sock")))?;
+        let process = paths.run.join(format!("exec-{own}.json"));
+        crate::tty::terminal_process(&spec, args, &process)?;
+        let built = builder
+            .with_console_socket(Some(console.path()))
+            .as_tenant()
+            .with_process(Some(&process))
+            .with_detach(true)
+            .build();
+        let _ = fs::remove_file(&process);
+        let pid = built.map_err(lc("exec"))?;
+        crate::tty::relay(console.receive()?)?;
+        pid
+    } else {
+        builder
+            .as_tenant()
+            .with_container_args(args.to_vec())
+            .with_detach(false)
+            .build()
+            .map_err(lc("exec"))?
+    };
     loop {
         match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),

@@ -2,7 +2,7 @@
 //! containerd's defaults for what neither says (capabilities, masked and read-only paths,
 //! devices), built as an `oci_spec` value for libcontainer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,8 @@ use serde_json::json;
 
 use crate::cgroup::CgroupMode;
 use crate::image::ImageConfig;
+use crate::sandbox;
+use crate::seccomp;
 use crate::{Error, Result};
 
 /// containerd's default capability set.
@@ -74,12 +76,16 @@ pub struct Settings {
     pub milli_cpus: Option<u64>,
     /// Maximum number of processes.
     pub pids: Option<i64>,
-    /// A network namespace to join (a pod sandbox's), instead of a new one.
-    pub netns: Option<String>,
+    /// The pod sandbox whose network, IPC and UTS namespaces the container joins, instead of
+    /// new ones.
+    pub sandbox: Option<String>,
     /// Remove the container once it ended (`run --rm`): its attached starter does, and
     /// recovery does for one whose end it records.
     #[serde(default)]
     pub auto_remove: bool,
+    /// The seccomp filter (records from before it was a setting get the default).
+    #[serde(default)]
+    pub seccomp: seccomp::Profile,
 }
 
 /// Parses a memory quantity: `64Mi`, `1Gi`, `500M`, `1048576`.
@@ -197,6 +203,8 @@ pub struct SpecInput<'a> {
     pub cgroups_path: &'a str,
     /// The host's cgroup layout.
     pub cgroup_mode: &'a CgroupMode,
+    /// Namespaces to join (a sandbox's) instead of making new ones.
+    pub joined: &'a [(sandbox::Kind, PathBuf)],
 }
 
 /// Builds the spec.
@@ -225,8 +233,15 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     }
-    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        env.push(format!("HOSTNAME={}", input.hostname));
+    let joined = |kind: sandbox::Kind| input.joined.iter().find(|(k, _)| *k == kind);
+    // In a sandbox the hostname is the sandbox's.
+    let own_hostname = joined(sandbox::Kind::Uts)
+        .is_none()
+        .then_some(input.hostname);
+    if let Some(hostname) = own_hostname
+        && !env.iter().any(|e| e.starts_with("HOSTNAME="))
+    {
+        env.push(format!("HOSTNAME={hostname}"));
     }
     let cwd = settings
         .cwd
@@ -278,10 +293,21 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     if let Some(pids) = settings.pids {
         resources["pids"] = json!({"limit": pids});
     }
-    let network = match &settings.netns {
-        Some(path) => json!({"type": "network", "path": path}),
-        None => json!({"type": "network"}),
+    let namespace = |kind: sandbox::Kind| match joined(kind) {
+        Some((_, path)) => json!({"type": kind.oci_type(), "path": path}),
+        None => json!({"type": kind.oci_type()}),
     };
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        namespace(sandbox::Kind::Ipc),
+        namespace(sandbox::Kind::Uts),
+        json!({"type": "mount"}),
+        namespace(sandbox::Kind::Network),
+    ];
+    if matches!(input.cgroup_mode, CgroupMode::V2) {
+        // As containerd on v2: the container sees its own cgroup as the root.
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     let value = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -294,14 +320,15 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
             "noNewPrivileges": true,
         },
         "root": {"path": input.rootfs, "readonly": false},
-        "hostname": input.hostname,
+        "hostname": own_hostname,
         "mounts": mounts,
         "linux": {
             "cgroupsPath": input.cgroups_path,
             "resources": resources,
-            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, network],
+            "namespaces": namespaces,
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
+            "seccomp": seccomp::linux_seccomp(settings.seccomp, &caps),
         },
     });
     serde_json::from_value(value).map_err(|source| Error::Json {
