@@ -18,6 +18,7 @@ pub mod archive;
 pub mod cgroup;
 pub mod container;
 pub mod content;
+pub mod devices;
 pub mod digest;
 pub mod error;
 pub(crate) mod files;

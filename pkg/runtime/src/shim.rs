@@ -158,6 +158,21 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
             .with_detach(true)
             .build()
             .map_err(lc("create"))?;
+        if matches!(mode, CgroupMode::V2) {
+            // No devices controller on v2: the allow-list is an eBPF filter on the cgroup,
+            // attached before the container's process runs anything of its own.
+            let devices = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.devices().clone())
+                .unwrap_or_default();
+            let cgroup = mode.dirs(&cgroups_path).remove(0);
+            if let Err(e) = crate::devices::attach(&cgroup, &devices) {
+                let _ = c.delete(true);
+                return Err(e);
+            }
+        }
         if let Err(source) = c.start() {
             let _ = c.delete(true);
             return Err(Error::Libcontainer {

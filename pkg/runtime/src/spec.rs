@@ -275,7 +275,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         input.cgroups_path,
     ));
 
-    let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let mut resources = json!({"devices": crate::devices::cgroup_rules()});
     if let Some(limit) = settings.memory {
         let mut memory = json!({"limit": limit});
         if input.cgroup_mode.has_swap_accounting() {
