@@ -25,9 +25,48 @@ use crate::log::Stream;
 use crate::spec::Settings;
 use crate::{Error, Paths, Result};
 
-/// How often a caller looks at what the shim recorded (files, not a socket: a shim outlives
-/// whoever asked, so the record is the interface).
+/// How often a caller looks at what the shim recorded when nothing tells it of a change
+/// (files, not a socket: a shim outlives whoever asked, so the record is the interface).
 const POLL: Duration = Duration::from_millis(2);
+
+/// How long a caller woken by changes waits for one before looking anyway (a shim that died
+/// writes nothing).
+const WATCHED_POLL: Duration = Duration::from_millis(100);
+
+/// Wakes a caller that follows a container when a file in its directory changes (the log
+/// grows, `status.json` is renamed in): inotify, or plain polling where it is unavailable.
+struct Changes(Option<nix::sys::inotify::Inotify>);
+
+impl Changes {
+    fn watch(dir: &Path) -> Self {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        Changes(inotify.filter(|i| {
+            i.add_watch(
+                dir,
+                AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE,
+            )
+            .is_ok()
+        }))
+    }
+
+    /// Returns after a change since the last call (at once if one is pending) or a while.
+    fn wait(&self) {
+        let Some(inotify) = &self.0 else {
+            std::thread::sleep(POLL);
+            return;
+        };
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            inotify.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout =
+            nix::poll::PollTimeout::try_from(WATCHED_POLL).unwrap_or(nix::poll::PollTimeout::MAX);
+        let _ = nix::poll::poll(&mut fds, timeout);
+        while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+    }
+}
 
 /// What was asked for a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,9 +208,11 @@ pub fn info(paths: &Paths, name: &str) -> Result<Info> {
     let dir = dir(paths, name);
     let record: ContainerRecord = read_json(&dir.join("container.json"))?
         .ok_or_else(|| Error::ContainerNotFound(name.to_string()))?;
+    // `state.json` is volatile (files::write_json_volatile): one a crash left unreadable
+    // counts as none.
     let state = if let Some(status) = read_json::<ExitStatus>(&dir.join("status.json"))? {
         State::Exited(status)
-    } else if let Some(run) = read_json::<RunState>(&dir.join("state.json"))? {
+    } else if let Ok(Some(run)) = read_json::<RunState>(&dir.join("state.json")) {
         if shim_alive(&run) {
             State::Running(run)
         } else if let Some(status) = read_json::<ExitStatus>(&dir.join("status.json"))? {
@@ -302,6 +343,7 @@ fn info_state(paths: &Paths, name: &str) -> Result<State> {
 /// Waits until `name` has ended (or `timeout` passed); returns its exit status.
 pub fn wait(paths: &Paths, name: &str, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
     let deadline = timeout.map(|t| Instant::now() + t);
+    let changes = Changes::watch(&dir(paths, name));
     loop {
         match info_state(paths, name)? {
             State::Exited(s) => return Ok(Some(s)),
@@ -312,7 +354,7 @@ pub fn wait(paths: &Paths, name: &str, timeout: Option<Duration>) -> Result<Opti
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        std::thread::sleep(POLL);
+        changes.wait();
     }
 }
 
@@ -427,6 +469,7 @@ pub fn copy_logs(
     stderr: &mut dyn Write,
 ) -> Result<Option<ExitStatus>> {
     info(paths, name)?;
+    let changes = Changes::watch(&dir(paths, name));
     let path = dir(paths, name).join("container.log");
     let mut file = loop {
         match fs::File::open(&path) {
@@ -435,7 +478,7 @@ pub fn copy_logs(
                 if let State::Exited(_) | State::Unknown(_) = info_state(paths, name)? {
                     return Ok(None);
                 }
-                std::thread::sleep(POLL);
+                changes.wait();
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("opening", &path)(e)),
@@ -475,7 +518,7 @@ pub fn copy_logs(
             Some(status) => return Ok(status),
             None if !follow => return Ok(None),
             // A read at the end of a file returns what was appended since.
-            None => std::thread::sleep(POLL),
+            None => changes.wait(),
         }
     }
 }

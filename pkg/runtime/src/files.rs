@@ -12,6 +12,21 @@ use crate::error::{Error, Result, io, sys};
 
 /// Writes a file by writing a temporary beside it, syncing it and renaming it over.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Writes a file that states a fact of this boot only (a process id, a socket): renamed over
+/// like [`write_atomic`], but not synced, since after a crash it means nothing (and every sync
+/// is a write an SD card pays for). A reader treats such a file it cannot parse as absent.
+pub(crate) fn write_json_volatile<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    replace(
+        path,
+        &serde_json::to_vec_pretty(value).expect("serialises"),
+        false,
+    )
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let dir = path.parent().expect("a file in a directory");
     fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let tmp = dir.join(format!(".tmp-{}", crate::content::unique()));
@@ -19,7 +34,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     };
     write().map_err(|e| {

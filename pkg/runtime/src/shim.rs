@@ -53,7 +53,7 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
         boot_id: container::boot_id(),
         shim_start_time: container::proc_stat(shim_pid).map(|(_, t)| t),
     };
-    if let Err(e) = write_json(&dir.join("state.json"), &state) {
+    if let Err(e) = crate::files::write_json_volatile(&dir.join("state.json"), &state) {
         println!("error: {}", chain(&e));
         let _ = c.delete(true);
         return 1;

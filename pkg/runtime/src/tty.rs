@@ -81,7 +81,7 @@ pub fn terminal_process(spec: &Spec, args: &[String], out: &Path) -> Result<()> 
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(args.to_vec()));
     process.set_terminal(Some(true));
-    crate::files::write_json(out, &process)
+    crate::files::write_json_volatile(out, &process)
 }
 
 /// Puts a terminal in raw mode; restores it on drop.
