@@ -103,6 +103,45 @@ fn imports_docker_and_oci_archives_plain_gzip_and_zstd() -> Result<()> {
 }
 
 #[test]
+fn air_gap_tarballs_in_the_images_dir_are_imported_once() -> Result<()> {
+    let node = Node::new()?;
+    let images = build_images(node.dir.path())?;
+    let dir = images_dir(&node);
+    fs::create_dir_all(&dir)?;
+    fs::copy(
+        compress("gzip", &images.oci_archive)?,
+        dir.join("busybox.tar.gz"),
+    )?;
+    fs::write(dir.join("broken.tar"), b"not a tarball")?;
+    // The next command imports them (and says so), refusing the broken one.
+    let first = node.ctr(["images", "ls"])?;
+    ensure!(
+        stdout(&first).contains("docker.io/library/busybox:test"),
+        "{}",
+        stdout(&first)
+    );
+    ensure!(
+        stderr(&first).contains("imported docker.io/library/busybox:test from busybox.tar.gz"),
+        "{}",
+        stderr(&first)
+    );
+    ensure!(stderr(&first).contains("broken.tar"), "{}", stderr(&first));
+    // Once: neither is looked at again while unchanged.
+    let second = node.ctr(["images", "ls"])?;
+    ensure!(stderr(&second).is_empty(), "{}", stderr(&second));
+    node.ok(["run", "--rm", "busybox:test", "c", "--", "true"])?;
+    // A file that appears later is imported by the command after.
+    fs::copy(&images.docker_archive, dir.join("docker.tar"))?;
+    let ls = node.ok(["images", "ls"])?;
+    ensure!(ls.contains("docker.io/library/busybox:docker"), "{ls}");
+    // An image removed by hand stays removed while its tarball is unchanged.
+    node.ok(["images", "rm", "docker.io/library/busybox:docker"])?;
+    let ls = node.ok(["images", "ls"])?;
+    ensure!(!ls.contains("busybox:docker"), "{ls}");
+    Ok(())
+}
+
+#[test]
 fn layers_keep_whiteouts_links_devices_and_ownership() -> Result<()> {
     let node = Node::new()?;
     node.import_test_images()?;

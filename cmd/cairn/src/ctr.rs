@@ -239,12 +239,29 @@ pub fn shim(args: ShimArgs) -> i32 {
 /// Runs a `cairn ctr` command; returns the exit code.
 pub fn ctr(args: CtrArgs) -> Result<i32> {
     let paths = Paths::new(&args.data_dir, &args.run_dir);
-    // Opening the runtime: end containers whose shim is gone, forget dead sandboxes.
+    // Opening the runtime: end containers whose shim is gone, forget dead sandboxes, import
+    // air-gap tarballs new in DATA/agent/images/.
     for (what, e) in cairn_runtime::recovery::reconcile(&paths).failed {
         eprintln!(
             "cairn: warning: recovering {what}: {}",
             cairn_runtime::shim::chain(&e)
         );
+    }
+    match cairn_runtime::airgap::import_new(&paths) {
+        Ok(imported) => {
+            for i in imported {
+                match i.outcome {
+                    Ok(images) => {
+                        eprintln!("cairn: imported {} from {}", images.join(", "), i.file)
+                    }
+                    Err(why) => eprintln!("cairn: warning: air-gap tarball {}: {why}", i.file),
+                }
+            }
+        }
+        Err(e) => eprintln!(
+            "cairn: warning: air-gap images: {}",
+            cairn_runtime::shim::chain(&e)
+        ),
     }
     let exe = std::env::current_exe().context("finding the cairn binary")?;
     let mut out = std::io::stdout().lock();

@@ -14,6 +14,7 @@
 //! `images/blobs/sha256/<hex>`, `images/refs/<hex of name>.json`, `snapshots/<chain id hex>/fs`,
 //! `containers/<name>/…`; volatile state (libcontainer's) under the run directory (`/run/cairn`).
 
+pub mod airgap;
 pub mod archive;
 pub mod cgroup;
 pub mod container;
