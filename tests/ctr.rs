@@ -136,6 +136,29 @@ impl Node {
         self.command(args).output().context("running cairn ctr")
     }
 
+    /// Runs `cairn ctr …` to its end with `input` as its stdin (then closed).
+    pub fn ctr_with_input<I, S>(&self, args: I, input: &str) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running cairn ctr")?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(input.as_bytes())?;
+        Ok(child.wait_with_output()?)
+    }
+
     /// Runs `cairn ctr …` and fails unless it succeeds; returns its stdout.
     pub fn ok<I, S>(&self, args: I) -> Result<String>
     where

@@ -461,27 +461,12 @@ fn exec_runs_in_the_container_and_returns_its_exit_code() -> Result<()> {
 
 #[test]
 fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
-    use std::io::Write;
     let node = Node::new()?;
     node.import_test_images()?;
     node.ok(["run", "-d", "busybox:test", "svc", "--", "sleep", "300"])?;
-    let piped = |args: &[&str], input: &str| -> Result<std::process::Output> {
-        let mut child = node
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(input.as_bytes())?;
-        Ok(child.wait_with_output()?)
-    };
     // Without a terminal: stdin as a pipe, to its end.
-    let out = piped(
-        &["exec", "svc", "--", "sh", "-c", "tr a-z A-Z; tty"],
+    let out = node.ctr_with_input(
+        ["exec", "svc", "--", "sh", "-c", "tr a-z A-Z; tty"],
         "hello\n",
     )?;
     ensure!(stdout(&out).starts_with("HELLO\n"), "{:?}", stdout(&out));
@@ -491,8 +476,8 @@ fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
     // fed from our stdin; the exit code comes back.
     let script = "tty; test -t 0 && echo stdin-is-a-tty; : < /dev/tty && echo controlling; \
                   read line; echo got=$line; exit 7";
-    let out = piped(
-        &["exec", "--tty", "svc", "--", "sh", "-c", script],
+    let out = node.ctr_with_input(
+        ["exec", "--tty", "svc", "--", "sh", "-c", script],
         "typed\n",
     )?;
     let text = stdout(&out);
@@ -512,7 +497,7 @@ fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
     // A terminal turns \n into \r\n.
     ensure!(text.contains("got=typed\r\n"), "{text:?}");
     // The end of our input is the end of the process's (cat ends).
-    let out = piped(&["exec", "-t", "svc", "--", "cat"], "one line\n")?;
+    let out = node.ctr_with_input(["exec", "-t", "svc", "--", "cat"], "one line\n")?;
     ensure!(out.status.success(), "{:?}", out.status);
     ensure!(stdout(&out).contains("one line"), "{:?}", stdout(&out));
     let left: Vec<String> = fs::read_dir(node.run_dir())?
