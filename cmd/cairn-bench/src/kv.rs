@@ -80,6 +80,8 @@ pub async fn run(args: Args) -> Result<()> {
         cairn_bin,
         nodes: args.nodes,
         port_offset: 0,
+        // The store against the store: etcd runs no control plane either.
+        store_only: true,
     };
     let kinds = match args.only {
         Some(kind) => vec![kind],

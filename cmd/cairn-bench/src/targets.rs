@@ -78,6 +78,10 @@ pub struct LaunchConfig {
     /// Added to every port, so that benchmarks (or a benchmark and someone's test server) that
     /// would otherwise collide can run side by side.
     pub port_offset: u16,
+    /// Run cairn as a store only, as etcd is: without the scheduler and the controller manager
+    /// (whose leader-election leases are writes of their own). The API server stays; it has
+    /// no switch and watches only `/registry/`.
+    pub store_only: bool,
 }
 
 impl LaunchConfig {
@@ -88,6 +92,7 @@ impl LaunchConfig {
             cairn_bin,
             nodes: 1,
             port_offset,
+            store_only: false,
         }
     }
 
@@ -229,6 +234,9 @@ impl Kind {
                     .arg("--disable-agent")
                     .arg("--write-kubeconfig")
                     .arg(data.join(KUBECONFIG));
+                if config.store_only {
+                    cmd.args(["--disable-scheduler", "--disable-controller-manager"]);
+                }
                 if let Some(token) = token {
                     cmd.args(["--server", &format!("https://{}:{https_port}", node_ip(0))])
                         .args(["--token", token]);
