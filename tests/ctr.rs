@@ -142,21 +142,8 @@ impl Node {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running cairn ctr")?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(input.as_bytes())?;
-        Ok(child.wait_with_output()?)
+        crate::process::output_with_input(&mut self.command(args), input.as_bytes())
+            .context("running cairn ctr")
     }
 
     /// Runs `cairn ctr …` and fails unless it succeeds; returns its stdout.

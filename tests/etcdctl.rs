@@ -4,7 +4,6 @@
 //! they drive etcd. It runs synchronously; tests that call it use a multi-threaded runtime so
 //! that other tasks (watches) keep running meanwhile.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -33,20 +32,8 @@ pub fn etcdctl(endpoint: &str, args: &[&str]) -> Result<Output> {
 
 /// Like [`etcdctl`] with `input` on stdin (for `txn` and for values too large for argv).
 pub fn etcdctl_with_input(endpoint: &str, args: &[&str], input: &[u8]) -> Result<Output> {
-    let mut child = command(endpoint, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running etcdctl {args:?}"))?;
-    let mut stdin = child.stdin.take().context("etcdctl stdin")?;
-    let input = input.to_vec();
-    // Written from a thread so a large input cannot deadlock against a full stdout pipe.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output()?;
-    // etcdctl may exit (and close stdin) before reading everything when it rejects the input.
-    let _ = writer.join();
-    Ok(output)
+    crate::process::output_with_input(&mut command(endpoint, args), input)
+        .with_context(|| format!("running etcdctl {args:?}"))
 }
 
 /// Checking an etcdctl result.

@@ -1,7 +1,6 @@
 //! Running the real kubectl binaries (`kubectl.1.27` … `kubectl.1.33`, installed beside the
 //! binary `/usr/bin/kubectl` links to) against a server, each with its own discovery cache.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -74,19 +73,8 @@ impl Kubectl {
 
     /// Runs kubectl with `input` on stdin (`-f -`).
     pub fn run_with_input(&self, args: &[&str], input: &str) -> Result<Output> {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running kubectl.{} {args:?}", self.version))?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(input.as_bytes())?;
-        Ok(child.wait_with_output()?)
+        crate::process::output_with_input(&mut self.command(args), input.as_bytes())
+            .with_context(|| format!("running kubectl.{} {args:?}", self.version))
     }
 
     /// Runs kubectl, failing unless it succeeds; returns stdout.

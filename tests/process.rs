@@ -16,6 +16,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// Runs `cmd` to its end with `input` on its stdin (then closed), capturing stdout and stderr.
+/// The input is written from a thread so that a large one cannot deadlock against a full
+/// stdout pipe; a program may exit (closing stdin) before reading all of it.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::io::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output()?;
+    let _ = writer.join();
+    Ok(output)
+}
+
 /// Lines of each log printed when a process is dropped.
 const LOG_TAIL_LINES: usize = 300;
 
