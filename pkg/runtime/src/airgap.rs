@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::{read_json, write_atomic};
+use crate::files::{read_json, write_json};
 use crate::{Paths, Result};
 
 /// What is remembered of a tarball.
@@ -57,22 +57,24 @@ pub fn import_new(paths: &Paths) -> Result<Vec<Imported>> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| is_tarball(n))
         .collect();
+    let record = dir.join("airgap.json");
     if names.is_empty() {
+        // Every tarball is gone: so is what was remembered of them.
+        let _ = std::fs::remove_file(&record);
         return Ok(Vec::new());
     }
     names.sort();
     // Two commands opening at once import a new file once.
     let _lock = crate::files::lock(&dir.join("airgap.lock"), "the air-gap images")?;
-    let record = dir.join("airgap.json");
     let mut seen: BTreeMap<String, Seen> = read_json(&record)?.unwrap_or_default();
     let mut done = Vec::new();
-    for name in names {
-        let path = dir.join(&name);
+    for name in &names {
+        let path = dir.join(name);
         let Some((size, modified_ns)) = stamp(&path) else {
             continue;
         };
         if seen
-            .get(&name)
+            .get(name)
             .is_some_and(|s| s.size == size && s.modified_ns == modified_ns)
         {
             continue;
@@ -89,17 +91,15 @@ pub fn import_new(paths: &Paths) -> Result<Vec<Imported>> {
             },
         );
         done.push(Imported {
-            file: name,
+            file: name.clone(),
             outcome,
         });
     }
     // Forget files that are gone, so that one put back is imported again.
-    seen.retain(|name, _| dir.join(name).exists());
-    if !done.is_empty() {
-        write_atomic(
-            &record,
-            &serde_json::to_vec_pretty(&seen).expect("serialises"),
-        )?;
+    let known = seen.len();
+    seen.retain(|name, _| names.contains(name));
+    if !done.is_empty() || seen.len() != known {
+        write_json(&record, &seen)?;
     }
     Ok(done)
 }
