@@ -60,8 +60,6 @@ fn init_logging(filter: &str) {
 fn run() -> Result<()> {
     let args = config_file::merged_args(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
-    // The runtime's commands run without tokio: the shim must stay single-threaded, and the
-    // container calls block anyway.
     // libcontainer reports routine facts (the cgroup manager chosen, controllers this host
     // lacks) at info and warn; a command line tool shows only errors by default.
     let tool_filter = if cli.log == crate::cli::DEFAULT_LOG {
@@ -69,6 +67,8 @@ fn run() -> Result<()> {
     } else {
         &cli.log
     };
+    // The runtime's commands run without tokio: the shim must stay single-threaded, and the
+    // container calls block anyway.
     let cli = match cli.command {
         Command::Shim(args) => {
             // A start shim's stderr is its log file beside the container; an exec shim's is

@@ -469,7 +469,12 @@ pub fn copy_logs(
     stderr: &mut dyn Write,
 ) -> Result<Option<ExitStatus>> {
     info(paths, name)?;
-    let changes = Changes::watch(&dir(paths, name));
+    // Only a follower waits for changes.
+    let changes = if follow {
+        Changes::watch(&dir(paths, name))
+    } else {
+        Changes(None)
+    };
     let path = dir(paths, name).join("container.log");
     let mut file = loop {
         match fs::File::open(&path) {

@@ -313,15 +313,16 @@ mod tests {
         }
     }
 
-    fn default_program() -> Vec<Insn> {
+    /// The spec's rules as the program sees them.
+    fn default_rules() -> Vec<Rule> {
         let rules: Vec<LinuxDeviceCgroup> =
             serde_json::from_value(Value::Array(cgroup_rules())).unwrap();
-        program(&rules.iter().map(|d| rule(d).unwrap()).collect::<Vec<_>>())
+        rules.iter().map(|d| rule(d).unwrap()).collect()
     }
 
     #[test]
     fn the_default_list_allows_the_standard_devices_only() {
-        let prog = default_program();
+        let prog = program(&default_rules());
         let rw = ACC_READ | ACC_WRITE;
         assert_eq!(run(&prog, rw, DEV_CHAR, 1, 3), 1, "/dev/null");
         assert_eq!(run(&prog, ACC_READ, DEV_CHAR, 1, 9), 1, "/dev/urandom");
@@ -342,12 +343,7 @@ mod tests {
             minor: Some(3),
             access: ACC_WRITE,
         };
-        let mut rules: Vec<Rule> =
-            serde_json::from_value::<Vec<LinuxDeviceCgroup>>(Value::Array(cgroup_rules()))
-                .unwrap()
-                .iter()
-                .map(|d| rule(d).unwrap())
-                .collect();
+        let mut rules = default_rules();
         rules.push(deny_null);
         let prog = program(&rules);
         assert_eq!(run(&prog, ACC_READ, DEV_CHAR, 1, 3), 1);
