@@ -134,3 +134,46 @@ fn pulls_with_basic_auth_from_registries_yaml_and_refuses_wrong_credentials() ->
     ensure!(run == "two\n", "{run:?}");
     Ok(())
 }
+
+#[test]
+fn a_mirror_rewrite_changes_the_repository_asked_for_but_not_the_image_name() -> Result<()> {
+    let node = Node::new()?;
+    let images = build_images(node.dir.path())?;
+    let registry = Registry::start(None)?;
+    registry.push(
+        &images.layout,
+        "busybox",
+        "mirrorproject/rancher-images/busybox:test",
+        None,
+    )?;
+    let a = &registry.address;
+    // k3s's example: docker.io/rancher/* kept under mirrorproject/rancher-images/ on the mirror.
+    let config = registries_yaml(
+        &node,
+        &format!(
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://{a}\"]\n    rewrite:\n      \"^rancher/(.*)\": \"mirrorproject/rancher-images/$1\"\n"
+        ),
+    )?;
+    let out = pull(&node, &config, "rancher/busybox:test")?;
+    ensure!(out.status.success(), "{}", text(&out.stderr));
+    let ls = node.ok(["images", "ls"])?;
+    ensure!(ls.contains("docker.io/rancher/busybox:test"), "{ls}");
+    ensure!(!ls.contains("mirrorproject"), "{ls}");
+    let run = node.ok(["run", "--rm", "rancher/busybox:test", "c"])?;
+    ensure!(run == "hello from busybox\n", "{run:?}");
+
+    // A rewrite that is not a regular expression: refused before anything is asked.
+    let bad = registries_yaml(
+        &node,
+        &format!(
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://{a}\"]\n    rewrite:\n      \"^(rancher\": \"x\"\n"
+        ),
+    )?;
+    let out = pull(&node, &bad, "rancher/busybox:test")?;
+    ensure!(
+        !out.status.success() && text(&out.stderr).contains("rewrite \"^(rancher\""),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}

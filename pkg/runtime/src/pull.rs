@@ -3,7 +3,8 @@
 //! into the ingest area and committed only when their digests match, layers unpacked with their
 //! diff ids checked, the image record written last. Blobs already present are not fetched
 //! again; pulls hold the image store's lock, so concurrent pulls of one image download it once.
-//! Endpoints come from `registries.yaml` (mirrors first, then the registry itself).
+//! Endpoints come from `registries.yaml` (mirrors first, with their repository rewrites, then
+//! the registry itself).
 
 use std::path::PathBuf;
 
@@ -132,19 +133,16 @@ async fn pull_from(
             }
         }
     };
-    let at = |r: &Reference| match r.digest() {
-        Some(d) => Reference::with_digest(
-            endpoint.host.clone(),
-            r.repository().to_string(),
-            d.to_string(),
-        ),
+    // A mirror may keep the repository under another path; the image keeps its name.
+    let repository = endpoint.rewrites.apply(reference.repository());
+    let target = match reference.digest() {
+        Some(d) => Reference::with_digest(endpoint.host.clone(), repository.clone(), d.to_string()),
         None => Reference::with_tag(
             endpoint.host.clone(),
-            r.repository().to_string(),
-            r.tag().unwrap_or("latest").to_string(),
+            repository.clone(),
+            reference.tag().unwrap_or("latest").to_string(),
         ),
     };
-    let target = at(reference);
     let (mut bytes, digest) = client
         .pull_manifest_raw(&target, &auth, MANIFEST_TYPES)
         .await
@@ -172,11 +170,8 @@ async fn pull_from(
                 platform: platform.to_string(),
                 what: name.to_string(),
             })?;
-        let by_digest = Reference::with_digest(
-            endpoint.host.clone(),
-            reference.repository().to_string(),
-            entry.digest.to_string(),
-        );
+        let by_digest =
+            Reference::with_digest(endpoint.host.clone(), repository, entry.digest.to_string());
         let (b, d) = client
             .pull_manifest_raw(&by_digest, &auth, MANIFEST_TYPES)
             .await

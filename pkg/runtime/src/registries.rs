@@ -5,17 +5,22 @@
 //! mirrors:
 //!   docker.io:
 //!     endpoint: ["http://127.0.0.1:5000"]
+//!     rewrite:                             # on the mirror endpoints only, first match wins
+//!       "^rancher/(.*)": "mirrorproject/rancher-images/$1"
 //! configs:
 //!   "127.0.0.1:5001":
 //!     auth: {username: u, password: p}     # or auth: <base64 u:p>, or identity_token
 //!     tls: {insecure_skip_verify: true}
 //! ```
 //!
-//! An endpoint written `http://…` is spoken to in plain HTTP; everything else uses HTTPS.
+//! An endpoint written `http://…` is spoken to in plain HTTP; everything else uses HTTPS. As in
+//! k3s, a rewrite changes the repository asked of a mirror's endpoints, never of the registry
+//! itself (the default endpoint), and the image keeps the name it was pulled by.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use regex::Regex;
 use serde::Deserialize;
 
 use crate::error::io;
@@ -39,9 +44,63 @@ pub struct Mirror {
     /// Endpoint URLs, tried in order.
     #[serde(default)]
     pub endpoint: Vec<String>,
-    /// Repository rewrites (regex → replacement); not supported yet, refused when present.
+    /// Repository rewrites for these endpoints, in the file's order.
     #[serde(default)]
-    pub rewrite: BTreeMap<String, String>,
+    pub rewrite: Rewrites,
+}
+
+/// A mirror's repository rewrites: regular expression → replacement (`$1` for a group).
+#[derive(Debug, Clone, Default)]
+pub struct Rewrites(Vec<(Regex, String)>);
+
+impl Rewrites {
+    /// The repository to ask for instead of `repository`: the replacement of the first rule
+    /// that matches, else `repository` itself.
+    pub fn apply(&self, repository: &str) -> String {
+        self.0
+            .iter()
+            .find(|(pattern, _)| pattern.is_match(repository))
+            .map(|(pattern, replacement)| {
+                pattern
+                    .replace(repository, replacement.as_str())
+                    .into_owned()
+            })
+            .unwrap_or_else(|| repository.to_string())
+    }
+}
+
+impl PartialEq for Rewrites {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, ra), (b, rb))| a.as_str() == b.as_str() && ra == rb)
+    }
+}
+
+impl Eq for Rewrites {}
+
+impl<'de> Deserialize<'de> for Rewrites {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // A mapping keeps the file's order (the first matching rule wins).
+        let rules = serde_yaml::Mapping::deserialize(d)?;
+        let mut out = Vec::with_capacity(rules.len());
+        for (pattern, replacement) in rules {
+            let (Some(pattern), Some(replacement)) = (pattern.as_str(), replacement.as_str())
+            else {
+                return Err(D::Error::custom(
+                    "a rewrite maps a regular expression to a replacement, both strings",
+                ));
+            };
+            let compiled = Regex::new(pattern)
+                .map_err(|e| D::Error::custom(format!("rewrite {pattern:?}: {e}")))?;
+            out.push((compiled, replacement.to_string()));
+        }
+        Ok(Rewrites(out))
+    }
 }
 
 /// A registry's auth and TLS settings.
@@ -81,10 +140,10 @@ pub struct Tls {
     /// Extra CA (PEM).
     #[serde(default)]
     pub ca_file: Option<String>,
-    /// Client certificate (not supported yet).
+    /// Client certificate: refused (oci-client 0.18 cannot present one).
     #[serde(default)]
     pub cert_file: Option<String>,
-    /// Client key (not supported yet).
+    /// Client key: refused with `cert_file`.
     #[serde(default)]
     pub key_file: Option<String>,
 }
@@ -96,6 +155,8 @@ pub struct Endpoint {
     pub host: String,
     /// Plain HTTP.
     pub plain_http: bool,
+    /// Rewrites of the repository asked for (a mirror's; none for the registry itself).
+    pub rewrites: Rewrites,
 }
 
 impl Registries {
@@ -109,11 +170,16 @@ impl Registries {
         let parsed: Option<Registries> = serde_yaml::from_str(&text)
             .map_err(|e| Error::InvalidSetting(format!("{}: {e}", path.display())))?;
         let parsed = parsed.unwrap_or_default();
-        if parsed.mirrors.values().any(|m| !m.rewrite.is_empty()) {
-            return Err(Error::InvalidSetting(format!(
-                "{}: mirror rewrites are not supported yet",
-                path.display()
-            )));
+        for (host, config) in &parsed.configs {
+            if let Some(tls) = &config.tls
+                && (tls.cert_file.is_some() || tls.key_file.is_some())
+            {
+                return Err(Error::InvalidSetting(format!(
+                    "{}: configs.{host}.tls: client certificates (cert_file, key_file) are not \
+                     supported: the registry client cannot present one",
+                    path.display()
+                )));
+            }
         }
         Ok(parsed)
     }
@@ -125,7 +191,7 @@ impl Registries {
             .map(|m| {
                 m.endpoint
                     .iter()
-                    .filter_map(|e| parse_endpoint(e))
+                    .filter_map(|e| parse_endpoint(e, &m.rewrite))
                     .collect()
             })
             .unwrap_or_default();
@@ -136,6 +202,7 @@ impl Registries {
                 registry.into()
             },
             plain_http: false,
+            rewrites: Rewrites::default(),
         };
         if !out.iter().any(|e| e.host == own.host) {
             out.push(own);
@@ -149,14 +216,18 @@ impl Registries {
     }
 }
 
-fn parse_endpoint(url: &str) -> Option<Endpoint> {
+fn parse_endpoint(url: &str, rewrites: &Rewrites) -> Option<Endpoint> {
     let (plain_http, rest) = if let Some(r) = url.strip_prefix("http://") {
         (true, r)
     } else {
         (false, url.strip_prefix("https://").unwrap_or(url))
     };
     let host = rest.split('/').next()?.to_string();
-    (!host.is_empty()).then_some(Endpoint { host, plain_http })
+    (!host.is_empty()).then(|| Endpoint {
+        host,
+        plain_http,
+        rewrites: rewrites.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -174,15 +245,18 @@ mod tests {
             vec![
                 Endpoint {
                     host: "127.0.0.1:5000".into(),
-                    plain_http: true
+                    plain_http: true,
+                    rewrites: Rewrites::default(),
                 },
                 Endpoint {
                     host: "m.example".into(),
-                    plain_http: false
+                    plain_http: false,
+                    rewrites: Rewrites::default(),
                 },
                 Endpoint {
                     host: "registry-1.docker.io".into(),
-                    plain_http: false
+                    plain_http: false,
+                    rewrites: Rewrites::default(),
                 },
             ]
         );
@@ -190,9 +264,51 @@ mod tests {
             r.endpoints("quay.io"),
             vec![Endpoint {
                 host: "quay.io".into(),
-                plain_http: false
+                plain_http: false,
+                rewrites: Rewrites::default(),
             }]
         );
         assert!(r.config("127.0.0.1:5001").unwrap().auth.is_some());
+    }
+
+    #[test]
+    fn rewrites_apply_to_mirror_endpoints_first_match_in_file_order() {
+        let r: Registries = serde_yaml::from_str(
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:5000\"]\n    rewrite:\n      \"^rancher/(.*)\": \"mirrorproject/rancher-images/$1\"\n      \"^(.*)$\": \"all/$1\"\n",
+        )
+        .unwrap();
+        let endpoints = r.endpoints("docker.io");
+        let mirror = &endpoints[0].rewrites;
+        assert_eq!(
+            mirror.apply("rancher/coredns-coredns"),
+            "mirrorproject/rancher-images/coredns-coredns"
+        );
+        assert_eq!(mirror.apply("library/busybox"), "all/library/busybox");
+        // The registry itself is asked for the repository as named.
+        assert_eq!(endpoints[1].host, "registry-1.docker.io");
+        assert_eq!(endpoints[1].rewrites.apply("rancher/x"), "rancher/x");
+    }
+
+    #[test]
+    fn a_bad_rewrite_or_a_client_certificate_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.yaml");
+        std::fs::write(
+            &path,
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://h\"]\n    rewrite:\n      \"^(unclosed\": \"x\"\n",
+        )
+        .unwrap();
+        let e = Registries::load(&path).unwrap_err().to_string();
+        assert!(e.contains("rewrite \"^(unclosed\""), "{e}");
+        std::fs::write(
+            &path,
+            "configs:\n  reg.example:\n    tls: {cert_file: /c.pem, key_file: /k.pem}\n",
+        )
+        .unwrap();
+        let e = Registries::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("configs.reg.example.tls: client certificates"),
+            "{e}"
+        );
     }
 }
