@@ -519,6 +519,81 @@ fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
     Ok(())
 }
 
+/// Runs a command (argv after the script) on a new pseudo-terminal, as its session's
+/// controlling terminal sized 24x80, as a shell in a terminal emulator would: writes a newline
+/// at once, waits for "24 80", resizes the window to 40x120 (the kernel sends the foreground
+/// process group SIGWINCH), writes a second newline, waits for "40 120"; prints what the
+/// terminal showed and exits with the command's code.
+const ON_A_RESIZED_TERMINAL: &str = r#"
+import fcntl, os, select, struct, subprocess, sys, termios, time
+def size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+master, slave = os.openpty()
+size(slave, 24, 80)
+p = subprocess.Popen(sys.argv[1:], stdin=slave, stdout=slave, stderr=slave,
+                     start_new_session=True,
+                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+os.close(slave)
+shown = b''
+def until(marker):
+    global shown
+    deadline = time.time() + 30
+    while marker not in shown and time.time() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown += chunk
+os.write(master, b'\n')
+until(b'24 80')
+size(master, 40, 120)
+os.write(master, b'\n')
+until(b'40 120')
+code = p.wait(timeout=30)
+sys.stdout.write(shown.decode(errors='replace'))
+sys.exit(code)
+"#;
+
+#[test]
+fn exec_with_a_terminal_follows_window_size_changes() -> Result<()> {
+    let node = Node::new()?;
+    node.import_test_images()?;
+    node.ok(["run", "-d", "busybox:test", "svc", "--", "sleep", "300"])?;
+    let exec = node.command([
+        "exec",
+        "-t",
+        "svc",
+        "--",
+        "sh",
+        "-c",
+        "read a; stty size; read b; stty size",
+    ]);
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(ON_A_RESIZED_TERMINAL)
+        .arg(exec.get_program())
+        .args(exec.get_args())
+        .output()?;
+    let shown = stdout(&out);
+    ensure!(
+        out.status.success(),
+        "{:?} {shown:?} {}",
+        out.status,
+        stderr(&out)
+    );
+    let first = shown
+        .find("24 80")
+        .context(format!("no first size: {shown:?}"))?;
+    let second = shown
+        .find("40 120")
+        .context(format!("resize not seen: {shown:?}"))?;
+    ensure!(first < second, "{shown:?}");
+    Ok(())
+}
+
 #[test]
 fn default_seccomp_profile_refuses_new_namespaces_unless_unconfined() -> Result<()> {
     let node = Node::new()?;

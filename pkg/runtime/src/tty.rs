@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use libcontainer::oci_spec::runtime::Spec;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
@@ -118,18 +120,33 @@ fn copy_window_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) {
     }
 }
 
+/// SIGWINCH as a file descriptor: the signal is blocked for this (single-threaded) process and
+/// read from the descriptor instead. None if it cannot be had (the size is then copied once).
+fn window_changes() -> Option<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    set.thread_block().ok()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
+}
+
 /// Relays this process's stdin to `master` and `master` to its stdout until every holder of
 /// the terminal's slave closed it (the process and whatever it left running ended). The end of
-/// stdin becomes an end-of-file character, as typing Ctrl-D would.
+/// stdin becomes an end-of-file character, as typing Ctrl-D would. When our terminal's window
+/// changes size (SIGWINCH), the container's terminal gets the new size, which sends the
+/// process its own SIGWINCH.
 pub fn relay(master: OwnedFd) -> Result<()> {
     let stdin = std::io::stdin();
     let _raw = RawMode::enter(stdin.as_fd());
+    let mut resized = window_changes();
     copy_window_size(stdin.as_fd(), master.as_fd());
     let mut stdout = std::io::stdout();
     let mut stdin_open = true;
     let mut buf = [0u8; 8192];
     loop {
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if let Some(signals) = &resized {
+            fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+        }
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
@@ -142,7 +159,14 @@ pub fn relay(master: OwnedFd) -> Result<()> {
                 r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             })
         };
-        let (master_ready, stdin_ready) = (ready(&fds[0]), fds.get(1).is_some_and(ready));
+        let master_ready = ready(&fds[0]);
+        let resize_ready = resized.is_some() && ready(&fds[1]);
+        let stdin_ready = stdin_open && fds.last().is_some_and(ready);
+        drop(fds);
+        if resize_ready && let Some(signals) = &mut resized {
+            while let Ok(Some(_)) = signals.read_signal() {}
+            copy_window_size(stdin.as_fd(), master.as_fd());
+        }
         if master_ready {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 // EIO: the last slave was closed.
