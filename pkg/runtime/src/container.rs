@@ -365,14 +365,19 @@ pub fn kill(paths: &Paths, name: &str, signal: Signal, all: bool) -> Result<()> 
         return Err(Error::NotRunning(name.to_string()));
     }
     let root = paths.libcontainer_root().join(&info.record.id);
-    let mut c = match libcontainer::container::Container::load(root) {
+    let mut c = match libcontainer::container::Container::load(root.clone()) {
         Ok(c) => c,
         // The shim removes libcontainer's state right after the container ended.
         Err(_) => return Err(Error::NotRunning(name.to_string())),
     };
     match c.kill(signal, all) {
         Ok(()) => Ok(()),
-        Err(_) if !matches!(info_state(paths, name)?, State::Running(_)) => {
+        // It ended meanwhile: libcontainer, after signalling, rereads its state, which the
+        // shim may have removed already (before it records the exit).
+        Err(_)
+            if !root.join("state.json").exists()
+                || !matches!(info_state(paths, name)?, State::Running(_)) =>
+        {
             Err(Error::NotRunning(name.to_string()))
         }
         Err(source) => Err(Error::Libcontainer { op: "kill", source }),

@@ -18,6 +18,8 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::mount::{MntFlags, MsFlags};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -244,6 +246,15 @@ fn detach_stdio() {
     }
 }
 
+/// SIGCHLD as a file descriptor, so that one poll wakes on output and on exits alike. Blocked
+/// only now, after the container's processes were forked (they must not inherit the mask).
+fn child_exits() -> Option<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.thread_block().ok()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
+}
+
 /// Copies the pipes into the log and reaps until `init` exited and the pipes closed; returns
 /// the exit code and the killing signal.
 fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32, Option<i32>) {
@@ -251,45 +262,51 @@ fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32,
         (out_r, LineBuffer::new(Stream::Stdout)),
         (err_r, LineBuffer::new(Stream::Stderr)),
     ];
+    let mut exits = child_exits();
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut exited_at: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if streams.is_empty() {
-            if exit.is_some() {
-                break;
+        if streams.is_empty() && exit.is_some() {
+            break;
+        }
+        // Without the signal descriptor, exits are looked for every 100 ms.
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = streams
+                .iter()
+                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .chain(
+                    exits
+                        .iter()
+                        .map(|e| PollFd::new(e.as_fd(), PollFlags::POLLIN)),
+                )
+                .collect();
+            let _ = poll(&mut fds, PollTimeout::from(100u16));
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect()
+        };
+        if let Some(e) = &mut exits {
+            while let Ok(Some(_)) = e.read_signal() {}
+        }
+        let mut closed = Vec::new();
+        for (i, is_ready) in ready.into_iter().take(streams.len()).enumerate() {
+            if !is_ready {
+                continue;
             }
-            std::thread::sleep(Duration::from_millis(20));
-        } else {
-            let ready: Vec<bool> = {
-                let mut fds: Vec<PollFd<'_>> = streams
-                    .iter()
-                    .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-                    .collect();
-                let _ = poll(&mut fds, PollTimeout::from(100u16));
-                fds.iter()
-                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                    .collect()
-            };
-            let mut closed = Vec::new();
-            for (i, is_ready) in ready.into_iter().enumerate() {
-                if !is_ready {
-                    continue;
+            let (fd, line) = &mut streams[i];
+            match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = line.finish(log);
+                    closed.push(i);
                 }
-                let (fd, line) = &mut streams[i];
-                match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = line.finish(log);
-                        closed.push(i);
-                    }
-                    Ok(n) => {
-                        let _ = line.push(&buf[..n], log);
-                    }
+                Ok(n) => {
+                    let _ = line.push(&buf[..n], log);
                 }
             }
-            for i in closed.into_iter().rev() {
-                streams.remove(i);
-            }
+        }
+        for i in closed.into_iter().rev() {
+            streams.remove(i);
         }
         // Reap init and any orphan that re-parented to this subreaper.
         loop {
