@@ -519,6 +519,42 @@ fn exec_passes_stdin_and_gives_a_terminal_on_request() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn container_processes_start_with_default_signal_actions() -> Result<()> {
+    // cairn is a Rust program, which ignores SIGPIPE; a container's processes must not inherit
+    // that (under runc, `yes | head -1` ends quietly by SIGPIPE, not with a write error).
+    let node = Node::new()?;
+    node.import_test_images()?;
+    let script = "grep SigIgn /proc/self/status; yes | head -1";
+    let out = node.ctr([
+        "run",
+        "--rm",
+        "busybox:test",
+        "sig",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])?;
+    ensure!(out.status.success(), "{}", stderr(&out));
+    ensure!(
+        stdout(&out) == "SigIgn:\t0000000000000000\ny\n",
+        "{:?}",
+        stdout(&out)
+    );
+    ensure!(stderr(&out).is_empty(), "{:?}", stderr(&out));
+    node.ok(["run", "-d", "busybox:test", "svc", "--", "sleep", "300"])?;
+    let out = node.ctr(["exec", "svc", "--", "sh", "-c", script])?;
+    ensure!(
+        stdout(&out) == "SigIgn:\t0000000000000000\ny\n" && stderr(&out).is_empty(),
+        "{:?} {:?}",
+        stdout(&out),
+        stderr(&out)
+    );
+    node.ok(["rm", "-f", "svc"])?;
+    Ok(())
+}
+
 /// Runs a command (argv after the script) on a new pseudo-terminal, as its session's
 /// controlling terminal sized 24x80, as a shell in a terminal emulator would: writes a newline
 /// at once, waits for "24 80", resizes the window to 40x120 (the kernel sends the foreground

@@ -61,9 +61,12 @@ fn run() -> Result<()> {
     let args = config_file::merged_args(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     // libcontainer reports routine facts (the cgroup manager chosen, controllers this host
-    // lacks) at info and warn; a command line tool shows only errors by default.
+    // lacks) at info and warn; a command line tool shows only errors by default, and not
+    // libcontainer's own error lines: each failure also comes back as an error that cairn
+    // reports with its context (and some are races it handles, such as a container that ended
+    // while it was being killed).
     let tool_filter = if cli.log == crate::cli::DEFAULT_LOG {
-        "error"
+        "error,libcontainer=off,libcgroups=off"
     } else {
         &cli.log
     };

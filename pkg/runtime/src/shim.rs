@@ -147,6 +147,7 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
         let root = paths.libcontainer_root();
         fs::create_dir_all(&root).map_err(io("creating", &root))?;
         let lc = |op| move |source| Error::Libcontainer { op, source };
+        default_signals();
         let mut c = ContainerBuilder::new(record.id.clone(), SyscallType::default())
             .with_root_path(&root)
             .map_err(lc("state root"))?
@@ -243,6 +244,49 @@ fn detach_stdio() {
     if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
         let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0);
         let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
+    }
+}
+
+/// Gives every signal this process ignores its default action back, and unblocks all, before
+/// libcontainer forks a container's process from it: ignored signals and the mask survive
+/// exec, and libcontainer passes them on as they are. Rust ignores SIGPIPE in every program it
+/// starts, so without this a container's `yes | head -1` would see EPIPE instead of dying of
+/// SIGPIPE as it does under runc. The raw system call also reaches the two real-time signals
+/// glibc keeps for itself (its `sigaction` refuses them).
+fn default_signals() {
+    let _ = SigSet::empty().thread_set_mask();
+    let max = libc::SIGRTMAX();
+    for signal in 1..=max {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // The kernel's `struct sigaction` begins with the handler on every architecture; the
+        // buffers are larger than it, and all zero means SIG_DFL with no flags and no mask.
+        let mut old = [0 as libc::c_ulong; 8];
+        let new = [0 as libc::c_ulong; 8];
+        let mask_size = std::mem::size_of::<u64>();
+        #[allow(unsafe_code)]
+        // SAFETY: rt_sigaction reads `new` and writes `old`, both live buffers larger than the
+        // kernel's struct; no handler of this process is installed or run by it.
+        unsafe {
+            if libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                std::ptr::null::<libc::c_ulong>(),
+                old.as_mut_ptr(),
+                mask_size,
+            ) == 0
+                && old[0] == libc::SIG_IGN as libc::c_ulong
+            {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    new.as_ptr(),
+                    std::ptr::null_mut::<libc::c_ulong>(),
+                    mask_size,
+                );
+            }
+        }
     }
 }
 
@@ -355,6 +399,7 @@ fn exec(paths: &Paths, name: &str, args: &[String], tty: bool) -> Result<i32> {
         return Err(Error::NotRunning(name.to_string()));
     }
     let lc = |op| move |source| Error::Libcontainer { op, source };
+    default_signals();
     let bundle_config = container::dir(paths, name).join("bundle/config.json");
     let spec = libcontainer::oci_spec::runtime::Spec::load(&bundle_config).map_err(Error::Spec)?;
     if let Some(filter) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
