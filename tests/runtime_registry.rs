@@ -147,13 +147,17 @@ fn a_mirror_rewrite_changes_the_repository_asked_for_but_not_the_image_name() ->
         None,
     )?;
     let a = &registry.address;
+    // docker.io mirrored by the loopback registry, with one rewrite rule.
+    let with_rewrite = |rule: &str| {
+        registries_yaml(
+            &node,
+            &format!(
+                "mirrors:\n  docker.io:\n    endpoint: [\"http://{a}\"]\n    rewrite:\n      {rule}\n"
+            ),
+        )
+    };
     // k3s's example: docker.io/rancher/* kept under mirrorproject/rancher-images/ on the mirror.
-    let config = registries_yaml(
-        &node,
-        &format!(
-            "mirrors:\n  docker.io:\n    endpoint: [\"http://{a}\"]\n    rewrite:\n      \"^rancher/(.*)\": \"mirrorproject/rancher-images/$1\"\n"
-        ),
-    )?;
+    let config = with_rewrite("\"^rancher/(.*)\": \"mirrorproject/rancher-images/$1\"")?;
     let out = pull(&node, &config, "rancher/busybox:test")?;
     ensure!(out.status.success(), "{}", text(&out.stderr));
     let ls = node.ok(["images", "ls"])?;
@@ -163,12 +167,7 @@ fn a_mirror_rewrite_changes_the_repository_asked_for_but_not_the_image_name() ->
     ensure!(run == "hello from busybox\n", "{run:?}");
 
     // A rewrite that is not a regular expression: refused before anything is asked.
-    let bad = registries_yaml(
-        &node,
-        &format!(
-            "mirrors:\n  docker.io:\n    endpoint: [\"http://{a}\"]\n    rewrite:\n      \"^(rancher\": \"x\"\n"
-        ),
-    )?;
+    let bad = with_rewrite("\"^(rancher\": \"x\"")?;
     let out = pull(&node, &bad, "rancher/busybox:test")?;
     ensure!(
         !out.status.success() && text(&out.stderr).contains("rewrite \"^(rancher\""),

@@ -33,6 +33,7 @@ pub mod registries;
 pub mod sandbox;
 pub mod seccomp;
 pub mod shim;
+pub(crate) mod signals;
 pub mod snapshot;
 pub mod spec;
 pub mod tty;

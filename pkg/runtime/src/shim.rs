@@ -18,8 +18,7 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::mount::{MntFlags, MsFlags};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -147,7 +146,7 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
         let root = paths.libcontainer_root();
         fs::create_dir_all(&root).map_err(io("creating", &root))?;
         let lc = |op| move |source| Error::Libcontainer { op, source };
-        default_signals();
+        crate::signals::restore_defaults();
         let mut c = ContainerBuilder::new(record.id.clone(), SyscallType::default())
             .with_root_path(&root)
             .map_err(lc("state root"))?
@@ -247,58 +246,6 @@ fn detach_stdio() {
     }
 }
 
-/// Gives every signal this process ignores its default action back, and unblocks all, before
-/// libcontainer forks a container's process from it: ignored signals and the mask survive
-/// exec, and libcontainer passes them on as they are. Rust ignores SIGPIPE in every program it
-/// starts, so without this a container's `yes | head -1` would see EPIPE instead of dying of
-/// SIGPIPE as it does under runc. The raw system call also reaches the two real-time signals
-/// glibc keeps for itself (its `sigaction` refuses them).
-fn default_signals() {
-    let _ = SigSet::empty().thread_set_mask();
-    let max = libc::SIGRTMAX();
-    for signal in 1..=max {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        // The kernel's `struct sigaction` begins with the handler on every architecture; the
-        // buffers are larger than it, and all zero means SIG_DFL with no flags and no mask.
-        let mut old = [0 as libc::c_ulong; 8];
-        let new = [0 as libc::c_ulong; 8];
-        let mask_size = std::mem::size_of::<u64>();
-        #[allow(unsafe_code)]
-        // SAFETY: rt_sigaction reads `new` and writes `old`, both live buffers larger than the
-        // kernel's struct; no handler of this process is installed or run by it.
-        unsafe {
-            if libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                std::ptr::null::<libc::c_ulong>(),
-                old.as_mut_ptr(),
-                mask_size,
-            ) == 0
-                && old[0] == libc::SIG_IGN as libc::c_ulong
-            {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    new.as_ptr(),
-                    std::ptr::null_mut::<libc::c_ulong>(),
-                    mask_size,
-                );
-            }
-        }
-    }
-}
-
-/// SIGCHLD as a file descriptor, so that one poll wakes on output and on exits alike. Blocked
-/// only now, after the container's processes were forked (they must not inherit the mask).
-fn child_exits() -> Option<SignalFd> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    set.thread_block().ok()?;
-    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
-}
-
 /// Copies the pipes into the log and reaps until `init` exited and the pipes closed; returns
 /// the exit code and the killing signal.
 fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32, Option<i32>) {
@@ -306,7 +253,8 @@ fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32,
         (out_r, LineBuffer::new(Stream::Stdout)),
         (err_r, LineBuffer::new(Stream::Stderr)),
     ];
-    let mut exits = child_exits();
+    // SIGCHLD as a descriptor, so that one poll wakes on output and on exits alike.
+    let mut exits = crate::signals::descriptor(Signal::SIGCHLD);
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut exited_at: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -331,7 +279,7 @@ fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32,
                 .collect()
         };
         if let Some(e) = &mut exits {
-            while let Ok(Some(_)) = e.read_signal() {}
+            crate::signals::drain(e);
         }
         let mut closed = Vec::new();
         for (i, is_ready) in ready.into_iter().take(streams.len()).enumerate() {
@@ -399,7 +347,7 @@ fn exec(paths: &Paths, name: &str, args: &[String], tty: bool) -> Result<i32> {
         return Err(Error::NotRunning(name.to_string()));
     }
     let lc = |op| move |source| Error::Libcontainer { op, source };
-    default_signals();
+    crate::signals::restore_defaults();
     let bundle_config = container::dir(paths, name).join("bundle/config.json");
     let spec = libcontainer::oci_spec::runtime::Spec::load(&bundle_config).map_err(Error::Spec)?;
     if let Some(filter) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {

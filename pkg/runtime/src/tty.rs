@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use libcontainer::oci_spec::runtime::Spec;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
@@ -120,15 +119,6 @@ fn copy_window_size(from: BorrowedFd<'_>, master: BorrowedFd<'_>) {
     }
 }
 
-/// SIGWINCH as a file descriptor: the signal is blocked for this (single-threaded) process and
-/// read from the descriptor instead. None if it cannot be had (the size is then copied once).
-fn window_changes() -> Option<SignalFd> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGWINCH);
-    set.thread_block().ok()?;
-    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
-}
-
 /// Relays this process's stdin to `master` and `master` to its stdout until every holder of
 /// the terminal's slave closed it (the process and whatever it left running ended). The end of
 /// stdin becomes an end-of-file character, as typing Ctrl-D would. When our terminal's window
@@ -137,7 +127,8 @@ fn window_changes() -> Option<SignalFd> {
 pub fn relay(master: OwnedFd) -> Result<()> {
     let stdin = std::io::stdin();
     let _raw = RawMode::enter(stdin.as_fd());
-    let mut resized = window_changes();
+    // None without a signal descriptor: the size is then copied once.
+    let mut resized = crate::signals::descriptor(Signal::SIGWINCH);
     copy_window_size(stdin.as_fd(), master.as_fd());
     let mut stdout = std::io::stdout();
     let mut stdin_open = true;
@@ -164,7 +155,7 @@ pub fn relay(master: OwnedFd) -> Result<()> {
         let stdin_ready = stdin_open && fds.last().is_some_and(ready);
         drop(fds);
         if resize_ready && let Some(signals) = &mut resized {
-            while let Ok(Some(_)) = signals.read_signal() {}
+            crate::signals::drain(signals);
             copy_window_size(stdin.as_fd(), master.as_fd());
         }
         if master_ready {
