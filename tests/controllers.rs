@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use cairn_tests::hollow::HollowNodes;
 use cairn_tests::kubectl::{Kubectl, VERSIONS};
 use cairn_tests::{Server, ServerOpts};
@@ -432,6 +432,28 @@ async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
         &["create", "-f", "-"],
         "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: tick}\nspec:\n  schedule: '* * * * *'\n  successfulJobsHistoryLimit: 1\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: busybox, command: ['true']}\n",
     )?;
+    // One on Kolkata's clock (UTC+5:30, no daylight saving), every minute of this hour and the
+    // next there: on UTC's clock those hours are five or six hours away, so it would not run.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let kolkata_hour = |secs: u64| (secs + 19_800) / 3600 % 24;
+    let hours = format!("{},{}", kolkata_hour(now), kolkata_hour(now + 3600));
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        &format!("apiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: local}}\nspec:\n  schedule: '* {hours} * * *'\n  timeZone: Asia/Kolkata\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {{name: c, image: busybox, command: ['true']}}\n"),
+    )?;
+    // A zone that does not exist is refused as upstream refuses it.
+    let refused = k.fails_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nowhere}\nspec:\n  schedule: '* * * * *'\n  timeZone: Mars/Olympus\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: busybox}\n",
+    )?;
+    ensure!(
+        refused.contains(
+            "spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"
+        ),
+        "{refused}"
+    );
     let k127 = Kubectl::new(VERSIONS[0], &server.kubeconfig(), server.dir())?;
     // A run every minute (named by its minute, as upstream names them); only the last
     // finished Job is kept.
@@ -439,13 +461,17 @@ async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
     for _ in 0..700 {
         let names = k127.ok(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"])?;
         seen.extend(names.split_whitespace().map(str::to_string));
-        if seen.len() >= 2 {
+        if seen.iter().filter(|n| n.starts_with("tick-")).count() >= 2
+            && seen.iter().any(|n| n.starts_with("local-"))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let (zoned, seen): (Vec<String>, _) = seen.into_iter().partition(|n| n.starts_with("local-"));
     ensure!(seen.len() >= 2, "runs seen: {seen:?}");
     ensure!(seen.iter().all(|n| n.starts_with("tick-")), "{seen:?}");
+    ensure!(!zoned.is_empty(), "the Kolkata CronJob never ran");
     let success = k.ok(&[
         "get",
         "cronjob",
@@ -461,7 +487,12 @@ async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
             "-o",
             "jsonpath={range .items[?(@.status.succeeded==1)]}{.metadata.name} {end}",
         ])?;
-        if completed.split_whitespace().count() <= 1 {
+        if completed
+            .split_whitespace()
+            .filter(|n| n.starts_with("tick-"))
+            .count()
+            <= 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -473,11 +504,15 @@ async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
         "jsonpath={range .items[?(@.status.succeeded==1)]}{.metadata.name} {end}",
     ])?;
     ensure!(
-        completed.split_whitespace().count() <= 1,
+        completed
+            .split_whitespace()
+            .filter(|n| n.starts_with("tick-"))
+            .count()
+            <= 1,
         "history kept: {completed}"
     );
-    // Deleting the CronJob removes its Jobs.
-    k.ok(&["delete", "cronjob", "tick"])?;
+    // Deleting the CronJobs removes their Jobs.
+    k.ok(&["delete", "cronjob", "tick", "local"])?;
     wait_until(&k, &["get", "jobs", "-o", "name"], "").await
 }
 
@@ -577,7 +612,99 @@ async fn a_daemonset_covers_eligible_nodes_as_they_come_and_go() -> Result<()> {
         ],
         "busybox:2 busybox:2",
     )
+    .await?;
+
+    // Both templates are revisions; undo brings the first back as revision 3.
+    history_and_undo(
+        &server,
+        &k,
+        "daemonset/agent",
+        "app=agent",
+        ["busybox", "busybox:2"],
+    )
+    .await?;
+    k.ok(&["delete", "daemonset", "agent"])?;
+    wait_until(
+        &k,
+        &[
+            "get",
+            "controllerrevisions",
+            "-l",
+            "app=agent",
+            "-o",
+            "name",
+        ],
+        "",
+    )
     .await
+}
+
+/// The revision numbers `kubectl rollout history` lists for `workload`.
+fn revisions(k: &Kubectl, workload: &str) -> Result<Vec<String>> {
+    let out = k.ok(&["rollout", "history", workload])?;
+    Ok(out
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect())
+}
+
+/// For a workload (pods labelled `selector`) whose template went from image `images[0]` to
+/// `images[1]`: its history lists both as ControllerRevisions of this controller, with each
+/// kubectl; `--revision=1` shows the first template; undo brings it back as revision 3 and
+/// the pods follow.
+async fn history_and_undo(
+    server: &Server,
+    k: &Kubectl,
+    workload: &str,
+    selector: &str,
+    images: [&str; 2],
+) -> Result<()> {
+    let (kind, name) = workload.split_once('/').context("kind/name")?;
+    for version in VERSIONS {
+        let kv = Kubectl::new(version, &server.kubeconfig(), server.dir())?;
+        let listed = revisions(&kv, workload)?;
+        ensure!(
+            listed == ["1", "2"],
+            "kubectl.{version} rollout history: {listed:?}"
+        );
+        let first = kv.ok(&["rollout", "history", workload, "--revision=1"])?;
+        let image = first
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Image:"))
+            .map(str::trim);
+        ensure!(
+            image == Some(images[0]),
+            "kubectl.{version} rollout history --revision=1:\n{first}"
+        );
+    }
+    let table = k.ok(&["get", "controllerrevisions", "-l", selector, "--no-headers"])?;
+    let controller = format!("{kind}.apps/{name}");
+    ensure!(
+        table.lines().count() == 2 && table.lines().all(|l| l.contains(&controller)),
+        "{table}"
+    );
+    let out = k.ok(&["rollout", "undo", workload])?;
+    ensure!(out.contains("rolled back"), "{out}");
+    k.ok(&["rollout", "status", workload, "--timeout=60s"])?;
+    wait_for(
+        k,
+        &[
+            "get",
+            "pods",
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ],
+        "the pods back on the first template",
+        |o| !o.is_empty() && o.split_whitespace().all(|i| i == images[0]),
+    )
+    .await?;
+    let listed = revisions(k, workload)?;
+    ensure!(listed == ["2", "3"], "after undo: {listed:?}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -880,6 +1007,33 @@ async fn a_services_endpoints_follow_its_ready_pods() -> Result<()> {
     )
     .await?;
 
+    // Past a hundred endpoints the addresses are split across slices, none over a hundred.
+    k.ok(&["scale", "deployment", "web", "--replicas=130"])?;
+    rollout(&k, "web").await?;
+    let ips = pod_ips()?;
+    ensure!(ips.len() == 130, "{} pods", ips.len());
+    let per_slice =
+        r#"jsonpath={range .items[*]}{range .endpoints[*]}{.addresses[0]},{end}{"\n"}{end}"#;
+    let out = wait_for(
+        &k,
+        &[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            per_slice,
+        ],
+        "130 pods in two slices",
+        |o| lines(&o.replace(',', " ")) == ips && o.lines().count() == 2,
+    )
+    .await?;
+    let sizes: Vec<usize> = out
+        .lines()
+        .map(|l| l.split(',').filter(|a| !a.is_empty()).count())
+        .collect();
+    ensure!(sizes.iter().all(|&n| n <= 100), "slice sizes {sizes:?}");
+
     k.ok(&["scale", "deployment", "web", "--replicas=0"])?;
     wait_for(
         &k,
@@ -972,8 +1126,22 @@ async fn a_statefulset_keeps_stable_names_in_order() -> Result<()> {
         |o| lines(o) == ["db-0=busybox:2", "db-1=busybox:2"],
     )
     .await?;
+    history_and_undo(
+        &server,
+        &k,
+        "statefulset/db",
+        "app=db",
+        ["busybox:1", "busybox:2"],
+    )
+    .await?;
     k.ok(&["delete", "statefulset", "db"])?;
-    wait_until(&k, &["get", "pods", "-l", "app=db", "-o", "name"], "").await
+    wait_until(&k, &["get", "pods", "-l", "app=db", "-o", "name"], "").await?;
+    wait_until(
+        &k,
+        &["get", "controllerrevisions", "-l", "app=db", "-o", "name"],
+        "",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -266,6 +266,7 @@ impl Defaults for core::v1::ConfigMap {}
 impl Defaults for core::v1::ServiceAccount {}
 impl Defaults for core::v1::Event {}
 impl Defaults for coordination::v1::Lease {}
+impl Defaults for apps::v1::ControllerRevision {}
 impl Defaults for discovery::v1::EndpointSlice {}
 impl Defaults for events::v1::Event {}
 impl Defaults for authorization::v1::SelfSubjectAccessReview {}

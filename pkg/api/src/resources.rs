@@ -264,6 +264,7 @@ pub static RESOURCES: &[Resource] = &[
         .short_names(&["ds"])
         .in_all()
         .subresources(&[Subresource::status::<apps::v1::DaemonSet>()]),
+    Resource::of::<apps::v1::ControllerRevision>(),
     Resource::of::<batch::v1::Job>()
         .in_all()
         .subresources(&[Subresource::status::<batch::v1::Job>()]),

@@ -82,6 +82,10 @@ macro_rules! with_type {
                 type $t = apps::v1::DaemonSet;
                 $body
             }
+            ("apps/v1", "ControllerRevision") => {
+                type $t = apps::v1::ControllerRevision;
+                $body
+            }
             ("batch/v1", "Job") => {
                 type $t = batch::v1::Job;
                 $body

@@ -1,16 +1,16 @@
 //! The CronJob controller: creates a Job from `jobTemplate` at each time the schedule names
-//! (in UTC), as upstream's does. The Job is named `<cronjob>-<minutes since the epoch>`, so a
+//! (in `spec.timeZone`, UTC when unset), as upstream's does. The Job is named `<cronjob>-<minutes since the epoch>`, so a
 //! time already run is not run twice; a time missed by more than `startingDeadlineSeconds`
 //! is skipped; `concurrencyPolicy` Forbid skips a run while a Job is active and Replace
 //! deletes the active ones first. Finished Jobs beyond `successfulJobsHistoryLimit` and
 //! `failedJobsHistoryLimit` are deleted, oldest first. The status lists the active Jobs and
-//! the last schedule and success times. `spec.timeZone` other than UTC is not supported yet
-//! (such a CronJob runs on UTC and says so in the log).
+//! the last schedule and success times. A local time that a daylight-saving change skips
+//! does not run; one it repeats runs once for each time it occurs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_api::validation::{Schedule, parse_schedule};
+use cairn_api::validation::{Schedule, parse_schedule, time_zone};
 use cairn_client::{Api, Client, DeleteParams, ObjectKey, Patch, PropagationPolicy, Store};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -62,8 +62,8 @@ impl CronJobController {
     }
 }
 
-/// Whether `schedule` names the minute starting at `at` (UTC).
-fn matches_minute(schedule: &Schedule, at: Timestamp) -> bool {
+/// Whether `schedule` names the minute starting at `at`, read as a time in `tz`.
+fn matches_minute(schedule: &Schedule, tz: &TimeZone, at: Timestamp) -> bool {
     let Schedule::Fields {
         minutes,
         hours,
@@ -75,7 +75,7 @@ fn matches_minute(schedule: &Schedule, at: Timestamp) -> bool {
     else {
         return false;
     };
-    let t = at.to_zoned(TimeZone::UTC);
+    let t = at.to_zoned(tz.clone());
     let bit = |set: &u64, v: i8| set & (1u64 << v) != 0;
     let dom = bit(days_of_month, t.day());
     let dow = bit(days_of_week, t.weekday().to_sunday_zero_offset());
@@ -88,7 +88,12 @@ fn matches_minute(schedule: &Schedule, at: Timestamp) -> bool {
 }
 
 /// The latest scheduled time in (`after`, `now`], if any.
-pub fn most_recent(schedule: &Schedule, after: Timestamp, now: Timestamp) -> Option<Timestamp> {
+pub fn most_recent(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    after: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
     match schedule {
         Schedule::Every { seconds } => {
             let period = (*seconds).max(1) as i64;
@@ -100,7 +105,7 @@ pub fn most_recent(schedule: &Schedule, after: Timestamp, now: Timestamp) -> Opt
             let floor = after.as_second().max(now.as_second() - SEARCH_MINUTES * 60);
             while minute > floor {
                 let at = Timestamp::from_second(minute).ok()?;
-                if matches_minute(schedule, at) {
+                if matches_minute(schedule, tz, at) {
                     return Some(at);
                 }
                 minute -= 60;
@@ -111,7 +116,12 @@ pub fn most_recent(schedule: &Schedule, after: Timestamp, now: Timestamp) -> Opt
 }
 
 /// The first scheduled time after `now`, within a year.
-pub fn next_after(schedule: &Schedule, since: Timestamp, now: Timestamp) -> Option<Timestamp> {
+pub fn next_after(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    since: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
     match schedule {
         Schedule::Every { seconds } => {
             let period = (*seconds).max(1) as i64;
@@ -122,7 +132,7 @@ pub fn next_after(schedule: &Schedule, since: Timestamp, now: Timestamp) -> Opti
             let mut minute = now.as_second() - now.as_second().rem_euclid(60) + 60;
             for _ in 0..SEARCH_MINUTES {
                 let at = Timestamp::from_second(minute).ok()?;
-                if matches_minute(schedule, at) {
+                if matches_minute(schedule, tz, at) {
                     return Some(at);
                 }
                 minute += 60;
@@ -198,13 +208,12 @@ impl Reconcile for CronJobController {
         let schedule = parse_schedule(&spec.schedule).map_err(|e| {
             Error::Invalid(format!("unparseable schedule {:?}: {e}", spec.schedule))
         })?;
-        if spec
-            .time_zone
-            .as_deref()
-            .is_some_and(|tz| !matches!(tz, "UTC" | "Etc/UTC"))
-        {
-            tracing::warn!(namespace = ns, cronjob = key.name, time_zone = ?spec.time_zone, "time zones are not supported yet; running on UTC");
-        }
+        let tz = match spec.time_zone.as_deref() {
+            None => TimeZone::UTC,
+            Some(name) => {
+                time_zone(name).map_err(|e| Error::Invalid(format!("time zone {name:?}: {e}")))?
+            }
+        };
         let now = meta::now();
         let created = cj
             .metadata
@@ -218,12 +227,12 @@ impl Reconcile for CronJobController {
             .as_ref()
             .map(|t| t.0)
             .unwrap_or(created);
-        let next = next_after(&schedule, created, now);
+        let next = next_after(&schedule, &tz, created, now);
         let again =
             next.map(|n| Duration::from_secs((n.as_second() - now.as_second()).max(1) as u64));
         let mut last_schedule = status.last_schedule_time.clone();
         if spec.suspend != Some(true)
-            && let Some(at) = most_recent(&schedule, earliest, now)
+            && let Some(at) = most_recent(&schedule, &tz, earliest, now)
         {
             let too_late = spec
                 .starting_deadline_seconds
@@ -373,33 +382,67 @@ mod tests {
 
     #[test]
     fn schedules_find_their_last_and_next_times() {
+        let utc = TimeZone::UTC;
         let every_5 = parse_schedule("*/5 * * * *").unwrap();
         let now = at("2026-12-02T06:33:20Z");
         assert_eq!(
-            most_recent(&every_5, at("2026-12-02T06:00:00Z"), now),
+            most_recent(&every_5, &utc, at("2026-12-02T06:00:00Z"), now),
             Some(at("2026-12-02T06:30:00Z"))
         );
-        assert_eq!(most_recent(&every_5, at("2026-12-02T06:30:00Z"), now), None);
         assert_eq!(
-            next_after(&every_5, now, now),
+            most_recent(&every_5, &utc, at("2026-12-02T06:30:00Z"), now),
+            None
+        );
+        assert_eq!(
+            next_after(&every_5, &utc, now, now),
             Some(at("2026-12-02T06:35:00Z"))
         );
         // Day of month or day of week when both are given: the 1st, or any Monday.
         let either = parse_schedule("0 12 1 * mon").unwrap();
         assert_eq!(
-            next_after(&either, now, now),
+            next_after(&either, &utc, now, now),
             Some(at("2026-12-07T12:00:00Z")),
             "2026-12-07 is a Monday"
         );
         let every = parse_schedule("@every 90s").unwrap();
         let since = at("2026-12-02T06:00:00Z");
         assert_eq!(
-            most_recent(&every, since, at("2026-12-02T06:04:00Z")),
+            most_recent(&every, &utc, since, at("2026-12-02T06:04:00Z")),
             Some(at("2026-12-02T06:03:00Z"))
         );
         assert_eq!(
-            next_after(&every, since, at("2026-12-02T06:04:00Z")),
+            next_after(&every, &utc, since, at("2026-12-02T06:04:00Z")),
             Some(at("2026-12-02T06:04:30Z"))
+        );
+    }
+
+    #[test]
+    fn schedules_run_on_the_clock_of_their_time_zone() {
+        let daily_3am = parse_schedule("0 3 * * *").unwrap();
+        let now = at("2026-12-02T06:33:20Z");
+        // 03:00 in Paris is 02:00 UTC in winter; in New York it is 08:00 UTC.
+        let paris = time_zone("Europe/Paris").unwrap();
+        assert_eq!(
+            most_recent(&daily_3am, &paris, at("2026-12-01T06:00:00Z"), now),
+            Some(at("2026-12-02T02:00:00Z"))
+        );
+        let new_york = time_zone("America/New_York").unwrap();
+        assert_eq!(
+            next_after(&daily_3am, &new_york, now, now),
+            Some(at("2026-12-02T08:00:00Z"))
+        );
+        // Summer time: 03:00 in Paris is 01:00 UTC.
+        let july = at("2026-07-01T12:00:00Z");
+        assert_eq!(
+            next_after(&daily_3am, &paris, july, july),
+            Some(at("2026-07-02T01:00:00Z"))
+        );
+        // 02:30 does not exist in Paris on 29 March 2026 (clocks go from 02:00 to 03:00).
+        let at_0230 = parse_schedule("30 2 * * *").unwrap();
+        let before = at("2026-03-28T12:00:00Z");
+        assert_eq!(
+            next_after(&at_0230, &paris, before, before),
+            Some(at("2026-03-30T00:30:00Z"))
         );
     }
 }

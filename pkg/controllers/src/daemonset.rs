@@ -7,10 +7,10 @@
 //! `metadata.name`, and the default scheduler places it, as upstream has done since 1.12.
 //! Pods on nodes that left or stopped being eligible are deleted, failed ones replaced.
 //! RollingUpdate replaces pods of an older template (`controller-revision-hash`), at most
-//! `maxUnavailable` unavailable at a time. No ControllerRevisions are written (cairn does not
-//! serve them yet), so `kubectl rollout history daemonset` shows nothing.
+//! `maxUnavailable` unavailable at a time. Each template is kept as a ControllerRevision
+//! ([`history`](crate::history)), so `kubectl rollout history|undo daemonset` work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use serde_json::json;
 use crate::claim::claim;
 use crate::error::Result;
 use crate::expectations::Expectations;
+use crate::history::{self, History, Recorded};
 use crate::informer::Change;
 use crate::queue::Queue;
 use crate::reconcile::Reconcile;
@@ -40,6 +41,7 @@ pub struct DaemonSetController {
     sets: Store<DaemonSet>,
     pods: Store<Pod>,
     nodes: Store<Node>,
+    history: History,
     expectations: Expectations,
 }
 
@@ -77,10 +79,11 @@ impl DaemonSetController {
             }
         });
         Arc::new(DaemonSetController {
-            client,
+            client: client.clone(),
             sets: informers.daemon_sets.store().clone(),
             pods: informers.pods.store().clone(),
             nodes: informers.nodes.store().clone(),
+            history: History::new(client, informers.controller_revisions.store().clone()),
             expectations: Expectations::default(),
         })
     }
@@ -213,6 +216,20 @@ impl Reconcile for DaemonSetController {
         .await?;
         let collisions = ds.status.as_ref().and_then(|s| s.collision_count);
         let hash = template::hash(&spec.template, REVISION_HASH, collisions);
+        let api = Api::<DaemonSet>::namespaced(self.client.clone(), ns);
+        if !meta::is_deleting(&ds.metadata) {
+            let recorded = self
+                .history
+                .record::<DaemonSet>(&ds.metadata, &spec.template, &hash)
+                .await?;
+            if recorded == Recorded::Collision {
+                // Another template has this hash: hash again with a higher count.
+                let count = collisions.unwrap_or(0) + 1;
+                let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
+                api.patch_status(&key.name, &patch).await?;
+                return Ok(None);
+            }
+        }
         let tmpl = with_daemon_tolerations(&spec.template);
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
         let now = meta::now();
@@ -274,6 +291,22 @@ impl Reconcile for DaemonSetController {
         }
         // Pods for nodes that are gone.
         delete.extend(by_node.into_values().flatten());
+        // The revisions some pod still runs are kept, whatever the history limit.
+        let in_use: HashSet<String> = self
+            .pods
+            .list()
+            .iter()
+            .filter(|p| meta::is_controlled_by(&p.metadata, &ds.metadata))
+            .filter_map(|p| meta::labels(&p.metadata).get(REVISION_HASH))
+            .map(|h| history::name_of(&ds.metadata, h))
+            .collect();
+        if !meta::is_deleting(&ds.metadata) {
+            let limit = spec.revision_history_limit.unwrap_or(10);
+            let current = history::name_of(&ds.metadata, &hash);
+            self.history
+                .prune(&ds.metadata, limit, &current, &in_use)
+                .await?;
+        }
 
         if self.expectations.satisfied(key, &self.pods) && !meta::is_deleting(&ds.metadata) {
             let rolling = spec
@@ -356,7 +389,6 @@ impl Reconcile for DaemonSetController {
         {
             return Ok(again);
         }
-        let api = Api::<DaemonSet>::namespaced(self.client.clone(), ns);
         let patch = Patch::Merge(json!({"status": {
             "desiredNumberScheduled": desired,
             "currentNumberScheduled": scheduled,

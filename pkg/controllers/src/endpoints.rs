@@ -146,6 +146,89 @@ fn new_slice(
     }
 }
 
+/// The most addresses an `Endpoints` object holds (upstream's `maxCapacity`); beyond it the
+/// object is truncated and says so in [`OVER_CAPACITY`].
+pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
+/// The annotation of a truncated `Endpoints` object, upstream's, with the value `truncated`.
+pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
+
+/// Cuts `subsets` down to `max` addresses, as upstream does: ready addresses are kept before
+/// not-ready ones, and each subset keeps a share in proportion to its size. Returns whether
+/// anything was cut.
+fn truncate(subsets: &mut [EndpointSubset], max: usize) -> bool {
+    let count = |v: &Option<Vec<EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+    let ready: usize = subsets.iter().map(|s| count(&s.addresses)).sum();
+    let not_ready: usize = subsets.iter().map(|s| count(&s.not_ready_addresses)).sum();
+    if ready + not_ready <= max {
+        return false;
+    }
+    // Ready addresses fill the room first; not-ready ones get what is left.
+    let keep_within = |subsets: &mut [EndpointSubset], total: usize, room: usize, ready: bool| {
+        let mut left = room;
+        let n = subsets.len();
+        for (i, subset) in subsets.iter_mut().enumerate() {
+            let list = if ready {
+                &mut subset.addresses
+            } else {
+                &mut subset.not_ready_addresses
+            };
+            let size = count(list);
+            let share = if i + 1 == n {
+                left
+            } else {
+                (size * room).div_ceil(total.max(1))
+            }
+            .min(size)
+            .min(left);
+            if let Some(l) = list.as_mut() {
+                l.truncate(share);
+            }
+            if list.as_ref().is_some_and(Vec::is_empty) {
+                *list = None;
+            }
+            left -= share;
+        }
+    };
+    let ready_room = ready.min(max);
+    keep_within(subsets, ready, ready_room, true);
+    keep_within(subsets, not_ready, max - ready_room, false);
+    true
+}
+
+/// The most endpoints one slice holds (upstream's `--max-endpoints-per-slice` default).
+pub const MAX_PER_SLICE: usize = 100;
+
+/// Which endpoint goes in which slice: one list per slice of `slices` (in order; an empty list
+/// means the slice is no longer needed), then one per slice to create. An endpoint stays in the
+/// slice that holds its pod; the others fill the slices with room, then new slices.
+fn pack(
+    slices: &[Arc<EndpointSlice>],
+    endpoints: Vec<discovery::Endpoint>,
+) -> Vec<Vec<discovery::Endpoint>> {
+    let uid = |e: &discovery::Endpoint| e.target_ref.as_ref().and_then(|r| r.uid.clone());
+    let mut layout: Vec<Vec<discovery::Endpoint>> = vec![Vec::new(); slices.len()];
+    let mut homeless = Vec::new();
+    for endpoint in endpoints {
+        let id = uid(&endpoint);
+        let home = id.as_ref().and_then(|id| {
+            slices.iter().zip(&layout).position(|(s, l)| {
+                l.len() < MAX_PER_SLICE && s.endpoints.iter().any(|e| uid(e).as_ref() == Some(id))
+            })
+        });
+        match home {
+            Some(i) => layout[i].push(endpoint),
+            None => homeless.push(endpoint),
+        }
+    }
+    for endpoint in homeless {
+        match layout.iter().position(|l| l.len() < MAX_PER_SLICE) {
+            Some(i) => layout[i].push(endpoint),
+            None => layout.push(vec![endpoint]),
+        }
+    }
+    layout
+}
+
 fn pod_ref(pod: &Pod) -> ObjectReference {
     ObjectReference {
         kind: Some("Pod".into()),
@@ -249,6 +332,8 @@ impl Reconcile for EndpointsController {
                 }
             })
             .collect();
+        let mut subsets = subsets;
+        let truncated = truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES);
         let mut labels = svc.metadata.labels.clone().unwrap_or_default();
         labels.insert(
             "endpoints.kubernetes.io/managed-by".into(),
@@ -263,6 +348,8 @@ impl Reconcile for EndpointsController {
                         name: Some(key.name.clone()),
                         namespace: Some(ns.to_string()),
                         labels: Some(labels),
+                        annotations: truncated
+                            .then(|| [(OVER_CAPACITY.to_string(), "truncated".to_string())].into()),
                         ..Default::default()
                     },
                     subsets: wanted_subsets,
@@ -273,9 +360,18 @@ impl Reconcile for EndpointsController {
                     Err(e) => return Err(e.into()),
                 }
             }
-            Some(ep) if ep.subsets != wanted_subsets => {
+            Some(ep)
+                if ep.subsets != wanted_subsets
+                    || meta::annotation(&ep.metadata, OVER_CAPACITY).is_some() != truncated =>
+            {
                 let mut updated = (*ep).clone();
                 updated.subsets = wanted_subsets;
+                let annotations = updated.metadata.annotations.get_or_insert_default();
+                if truncated {
+                    annotations.insert(OVER_CAPACITY.into(), "truncated".into());
+                } else {
+                    annotations.remove(OVER_CAPACITY);
+                }
                 ep_api.replace(&key.name, &updated).await?;
             }
             Some(_) => {}
@@ -327,26 +423,40 @@ impl Reconcile for EndpointsController {
                     ..Default::default()
                 })
                 .collect();
-            let position = existing
+            // The slices of these ports keep the endpoints they already hold (no churn for a
+            // pod that stays); the rest fill slices with room, then new ones, at most
+            // MAX_PER_SLICE each, as upstream's controller packs them.
+            let mut slices: Vec<Arc<EndpointSlice>> = Vec::new();
+            while let Some(i) = existing
                 .iter()
                 .position(|s| s.ports.as_ref() == Some(&wanted_ports))
-                .or_else(|| (!existing.is_empty()).then_some(0));
-            match position.map(|i| existing.remove(i)) {
-                Some(slice) => {
-                    if slice.endpoints != endpoints || slice.ports.as_ref() != Some(&wanted_ports) {
-                        let mut updated = (*slice).clone();
-                        updated.endpoints = endpoints;
-                        updated.ports = Some(wanted_ports);
-                        let written = slice_api
-                            .replace(meta::name(&slice.metadata), &updated)
-                            .await?;
-                        self.expectations.written(key, &written.metadata);
+            {
+                slices.push(existing.remove(i));
+            }
+            if slices.is_empty() && !existing.is_empty() {
+                slices.push(existing.remove(0));
+            }
+            let layout = pack(&slices, endpoints);
+            for (i, content) in layout.into_iter().enumerate() {
+                match slices.get(i) {
+                    Some(slice) if content.is_empty() => existing.push(slice.clone()),
+                    Some(slice) => {
+                        if slice.endpoints != content || slice.ports.as_ref() != Some(&wanted_ports)
+                        {
+                            let mut updated = (**slice).clone();
+                            updated.endpoints = content;
+                            updated.ports = Some(wanted_ports.clone());
+                            let written = slice_api
+                                .replace(meta::name(&slice.metadata), &updated)
+                                .await?;
+                            self.expectations.written(key, &written.metadata);
+                        }
                     }
-                }
-                None => {
-                    let slice = new_slice(&svc, &key.name, endpoints, Some(wanted_ports));
-                    let created = slice_api.create(&slice).await?;
-                    self.expectations.written(key, &created.metadata);
+                    None => {
+                        let slice = new_slice(&svc, &key.name, content, Some(wanted_ports.clone()));
+                        let created = slice_api.create(&slice).await?;
+                        self.expectations.written(key, &created.metadata);
+                    }
                 }
             }
         }
@@ -387,5 +497,114 @@ impl Reconcile for EndpointsController {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(uid: usize) -> discovery::Endpoint {
+        discovery::Endpoint {
+            addresses: vec![format!("10.0.{}.{}", uid / 256, uid % 256)],
+            target_ref: Some(ObjectReference {
+                uid: Some(uid.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn slice(uids: impl Iterator<Item = usize>) -> Arc<EndpointSlice> {
+        Arc::new(EndpointSlice {
+            endpoints: uids.map(endpoint).collect(),
+            ..Default::default()
+        })
+    }
+
+    fn sizes(layout: &[Vec<discovery::Endpoint>]) -> Vec<usize> {
+        layout.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn endpoints_are_split_at_a_hundred_per_slice() {
+        assert_eq!(
+            sizes(&pack(&[], (0..250).map(endpoint).collect())),
+            [100, 100, 50]
+        );
+        assert_eq!(sizes(&pack(&[], (0..100).map(endpoint).collect())), [100]);
+    }
+
+    #[test]
+    fn endpoints_stay_in_their_slice_and_newcomers_fill_room_first() {
+        // Two slices of 100 and 30; pod 5 left, 50 pods came.
+        let slices = [slice(0..100), slice(100..130)];
+        let wanted = (0..130).filter(|&u| u != 5).chain(130..180).map(endpoint);
+        let layout = pack(&slices, wanted.collect());
+        assert_eq!(sizes(&layout), [100, 79]);
+        // The first slice kept its 99 and took one newcomer; nobody moved between slices.
+        assert!(
+            (0..100)
+                .filter(|&u| u != 5)
+                .all(|u| layout[0].contains(&endpoint(u)))
+        );
+        assert!((100..130).all(|u| layout[1].contains(&endpoint(u))));
+    }
+
+    #[test]
+    fn a_slice_whose_pods_all_left_is_emptied() {
+        let slices = [slice(0..10), slice(10..20)];
+        let layout = pack(&slices, (10..20).map(endpoint).collect());
+        assert_eq!(sizes(&layout), [0, 10]);
+    }
+
+    fn subset(ready: usize, not_ready: usize) -> EndpointSubset {
+        let addresses = |n: usize| {
+            (n > 0).then(|| {
+                (0..n)
+                    .map(|i| EndpointAddress {
+                        ip: format!("10.1.{}.{}", i / 256, i % 256),
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+        };
+        EndpointSubset {
+            addresses: addresses(ready),
+            not_ready_addresses: addresses(not_ready),
+            ports: None,
+        }
+    }
+
+    fn counts(subsets: &[EndpointSubset]) -> Vec<(usize, usize)> {
+        let n = |v: &Option<Vec<EndpointAddress>>| v.as_ref().map_or(0, Vec::len);
+        subsets
+            .iter()
+            .map(|s| (n(&s.addresses), n(&s.not_ready_addresses)))
+            .collect()
+    }
+
+    #[test]
+    fn endpoints_within_capacity_are_left_alone() {
+        let mut subsets = vec![subset(600, 400)];
+        assert!(!truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES));
+        assert_eq!(counts(&subsets), [(600, 400)]);
+    }
+
+    #[test]
+    fn endpoints_over_capacity_keep_ready_addresses_first() {
+        let mut subsets = vec![subset(900, 300)];
+        assert!(truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES));
+        assert_eq!(counts(&subsets), [(900, 100)]);
+        let mut subsets = vec![subset(1200, 50)];
+        assert!(truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES));
+        assert_eq!(counts(&subsets), [(1000, 0)]);
+    }
+
+    #[test]
+    fn endpoints_over_capacity_are_cut_in_proportion_across_subsets() {
+        let mut subsets = vec![subset(800, 0), subset(400, 0)];
+        assert!(truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES));
+        assert_eq!(counts(&subsets), [(667, 0), (333, 0)]);
     }
 }

@@ -255,6 +255,7 @@ impl GarbageCollector {
             Arc::new(Typed::namespaced(&client, &informers.services)),
             Arc::new(Typed::namespaced(&client, &informers.endpoint_slices)),
             Arc::new(Typed::namespaced(&client, &informers.stateful_sets)),
+            Arc::new(Typed::namespaced(&client, &informers.controller_revisions)),
         ];
         watch(0, &informers.pods, &graph, queue);
         watch(1, &informers.replica_sets, &graph, queue);
@@ -267,6 +268,7 @@ impl GarbageCollector {
         watch(8, &informers.services, &graph, queue);
         watch(9, &informers.endpoint_slices, &graph, queue);
         watch(10, &informers.stateful_sets, &graph, queue);
+        watch(11, &informers.controller_revisions, &graph, queue);
         Arc::new(GarbageCollector { kinds, graph })
     }
 

@@ -18,6 +18,7 @@ pub mod endpoints;
 pub mod error;
 pub mod expectations;
 pub mod gc;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod meta;
@@ -58,6 +59,8 @@ pub struct Informers {
     pub stateful_sets: Informer<apps::v1::StatefulSet>,
     /// DaemonSets.
     pub daemon_sets: Informer<apps::v1::DaemonSet>,
+    /// ControllerRevisions (the template history of DaemonSets and StatefulSets).
+    pub controller_revisions: Informer<apps::v1::ControllerRevision>,
     /// Jobs.
     pub jobs: Informer<batch::v1::Job>,
     /// CronJobs.
@@ -87,6 +90,7 @@ impl Informers {
             deployments: Informer::new(Api::all(client.clone())),
             stateful_sets: Informer::new(Api::all(client.clone())),
             daemon_sets: Informer::new(Api::all(client.clone())),
+            controller_revisions: Informer::new(Api::all(client.clone())),
             jobs: Informer::new(Api::all(client.clone())),
             cron_jobs: Informer::new(Api::all(client.clone())),
             nodes: Informer::new(Api::cluster(client.clone())),
@@ -106,6 +110,7 @@ impl Informers {
         tasks.spawn(self.deployments.clone().run(shutdown.clone()));
         tasks.spawn(self.stateful_sets.clone().run(shutdown.clone()));
         tasks.spawn(self.daemon_sets.clone().run(shutdown.clone()));
+        tasks.spawn(self.controller_revisions.clone().run(shutdown.clone()));
         tasks.spawn(self.jobs.clone().run(shutdown.clone()));
         tasks.spawn(self.cron_jobs.clone().run(shutdown.clone()));
         tasks.spawn(self.nodes.clone().run(shutdown.clone()));
@@ -121,6 +126,7 @@ impl Informers {
             self.deployments.store().wait_ready().await;
             self.stateful_sets.store().wait_ready().await;
             self.daemon_sets.store().wait_ready().await;
+            self.controller_revisions.store().wait_ready().await;
             self.jobs.store().wait_ready().await;
             self.cron_jobs.store().wait_ready().await;
             self.nodes.store().wait_ready().await;

@@ -104,6 +104,7 @@ async fn remaining(client: &Client, ns: &str) -> cairn_client::Result<usize> {
         + delete_all::<apps::v1::ReplicaSet>(client, ns).await?
         + delete_all::<apps::v1::StatefulSet>(client, ns).await?
         + delete_all::<apps::v1::DaemonSet>(client, ns).await?
+        + delete_all::<apps::v1::ControllerRevision>(client, ns).await?
         + delete_all::<batch::v1::Job>(client, ns).await?
         + delete_all::<batch::v1::CronJob>(client, ns).await?
         + delete_all::<coordination::v1::Lease>(client, ns).await?

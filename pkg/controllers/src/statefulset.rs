@@ -5,10 +5,11 @@
 //! healthy; `Parallel` creates and deletes without waiting. A RollingUpdate replaces pods of
 //! an older template from the highest ordinal down to `partition`, one at a time, each only
 //! once the others are Ready. The revision is a hash of the template
-//! (`controller-revision-hash: <set>-<hash>`); no ControllerRevisions are written (cairn does
-//! not serve them yet) and no volume claims are made (no volumes yet).
+//! (`controller-revision-hash: <set>-<hash>`), each kept as a ControllerRevision of that name
+//! ([`history`](crate::history)), so `kubectl rollout history|undo statefulset` work. No
+//! volume claims are made (no volumes yet).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::claim::claim;
 use crate::daemonset::REVISION_HASH;
 use crate::error::Result;
 use crate::expectations::Expectations;
+use crate::history::{self, History, Recorded};
 use crate::informer::Change;
 use crate::queue::Queue;
 use crate::reconcile::Reconcile;
@@ -36,6 +38,7 @@ pub struct StatefulSetController {
     client: Client,
     sets: Store<StatefulSet>,
     pods: Store<Pod>,
+    history: History,
     expectations: Expectations,
 }
 
@@ -58,9 +61,10 @@ impl StatefulSetController {
             }
         });
         Arc::new(StatefulSetController {
-            client,
+            client: client.clone(),
             sets: informers.stateful_sets.store().clone(),
             pods: informers.pods.store().clone(),
+            history: History::new(client, informers.controller_revisions.store().clone()),
             expectations: Expectations::default(),
         })
     }
@@ -115,11 +119,22 @@ impl Reconcile for StatefulSetController {
             }
         }
         let collisions = set.status.as_ref().and_then(|s| s.collision_count);
-        let revision = format!(
-            "{}-{}",
-            key.name,
-            template::hash(&spec.template, REVISION_HASH, collisions)
-        );
+        let hash = template::hash(&spec.template, REVISION_HASH, collisions);
+        let revision = history::name_of(&set.metadata, &hash);
+        let sets = Api::<StatefulSet>::namespaced(self.client.clone(), ns);
+        if !meta::is_deleting(&set.metadata) {
+            let recorded = self
+                .history
+                .record::<StatefulSet>(&set.metadata, &spec.template, &hash)
+                .await?;
+            if recorded == Recorded::Collision {
+                // Another template has this hash: hash again with a higher count.
+                let count = collisions.unwrap_or(0) + 1;
+                let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
+                sets.patch_status(&key.name, &patch).await?;
+                return Ok(None);
+            }
+        }
         let replicas = spec.replicas.unwrap_or(1).max(0);
         let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
         let revision_of = |p: &Pod| meta::labels(&p.metadata).get(REVISION_HASH).cloned();
@@ -144,6 +159,15 @@ impl Reconcile for StatefulSetController {
             old.current_revision.clone().unwrap_or_default()
         };
         let current = count(&|p| revision_of(p).as_deref() == Some(current_revision.as_str()));
+        if !meta::is_deleting(&set.metadata) {
+            let mut in_use: HashSet<String> =
+                by_ordinal.values().filter_map(|p| revision_of(p)).collect();
+            in_use.insert(current_revision.clone());
+            let limit = spec.revision_history_limit.unwrap_or(10);
+            self.history
+                .prune(&set.metadata, limit, &revision, &in_use)
+                .await?;
+        }
         let status = json!({
             "replicas": by_ordinal.len(),
             "readyReplicas": count(&|p| pods::is_ready(p)),
@@ -161,7 +185,6 @@ impl Reconcile for StatefulSetController {
             .flatten()
             .any(|(k, v)| before.get(k).unwrap_or(&json!(0)) != v);
         if changed {
-            let sets = Api::<StatefulSet>::namespaced(self.client.clone(), ns);
             match sets
                 .patch_status(&key.name, &Patch::Merge(json!({"status": status})))
                 .await

@@ -53,6 +53,7 @@ fn type_of(resource: &Resource) -> Option<AddSchema> {
         ("apps/v1", "ReplicaSet") => add::<apps::v1::ReplicaSet>,
         ("apps/v1", "StatefulSet") => add::<apps::v1::StatefulSet>,
         ("apps/v1", "DaemonSet") => add::<apps::v1::DaemonSet>,
+        ("apps/v1", "ControllerRevision") => add::<apps::v1::ControllerRevision>,
         ("batch/v1", "Job") => add::<batch::v1::Job>,
         ("batch/v1", "CronJob") => add::<batch::v1::CronJob>,
         ("coordination.k8s.io/v1", "Lease") => add::<coordination::v1::Lease>,

@@ -231,6 +231,10 @@ pub fn printer(api_version: &str, kind: &str) -> Printer {
             workloads::STATEFUL_SET_COLUMNS,
             workloads::stateful_set_cells,
         ),
+        ("apps/v1", "ControllerRevision") => Printer::new(
+            workloads::CONTROLLER_REVISION_COLUMNS,
+            workloads::controller_revision_cells,
+        ),
         ("apps/v1", "DaemonSet") => {
             Printer::new(workloads::DAEMON_SET_COLUMNS, workloads::daemon_set_cells)
         }

@@ -2,7 +2,9 @@
 //! cron jobs — replica counts, job status and duration, schedules, and with `-o wide` the
 //! template's containers, images and the selector.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobCondition};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::jiff::Timestamp;
@@ -183,6 +185,43 @@ pub fn daemon_set_cells(object: &Value, now: Timestamp) -> Result<Cells> {
     ])
 }
 
+/// The controller revision columns.
+pub const CONTROLLER_REVISION_COLUMNS: &[Column] = &[
+    NAME,
+    Column::string("Controller", "Controller of the object."),
+    Column::integer("Revision", "Revision of the ControllerRevision."),
+    AGE,
+];
+
+/// The cells of one controller revision: its controller as `kind.group/name`.
+pub fn controller_revision_cells(object: &Value, now: Timestamp) -> Result<Cells> {
+    let r: ControllerRevision = decode("ControllerRevision", object)?;
+    let controller = r
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map_or_else(
+            || "<none>".to_string(),
+            |o| {
+                let group = o.api_version.split_once('/').map_or("", |(g, _)| g);
+                let kind = if group.is_empty() {
+                    o.kind.clone()
+                } else {
+                    format!("{}.{group}", o.kind)
+                };
+                format!("{}/{}", kind.to_lowercase(), o.name)
+            },
+        );
+    Ok(vec![
+        json!(r.metadata.name.clone().unwrap_or_default()),
+        json!(controller),
+        json!(r.revision),
+        age(&r.metadata, now),
+    ])
+}
+
 /// The job columns.
 pub const JOB_COLUMNS: &[Column] = &[
     NAME,
@@ -337,6 +376,30 @@ mod tests {
                 "nginx:1.27,busybox",
                 "app=web"
             ])
+        );
+    }
+
+    #[test]
+    fn controller_revision_row() {
+        assert_eq!(
+            headers("apps/v1", "ControllerRevision"),
+            [("Name", 0), ("Controller", 0), ("Revision", 0), ("Age", 0)]
+        );
+        let mut m = meta();
+        m["name"] = json!("web-5d4f8");
+        m["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "name": "web", "uid": "u", "controller": true}]);
+        let r = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": m,
+            "revision": 3, "data": {}});
+        assert_eq!(
+            Value::from(cells(r)),
+            json!(["web-5d4f8", "daemonset.apps/web", 3, "120m"])
+        );
+        let orphan = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": meta(), "revision": 1});
+        assert_eq!(
+            Value::from(cells(orphan)),
+            json!(["web", "<none>", 1, "120m"])
         );
     }
 

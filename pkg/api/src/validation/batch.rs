@@ -6,7 +6,7 @@
 
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 
-use super::cron::parse_schedule;
+use super::cron::{parse_schedule, time_zone};
 use super::pods::{restart_policy, validate_pod_template};
 use super::workloads::{non_negative, selector_unchanged, validate_label_selector};
 use super::{Cause, render};
@@ -143,6 +143,11 @@ pub fn validate_cron_job(cj: &CronJob) -> Vec<Cause> {
         return causes;
     };
     causes.extend(validate_schedule(&spec.schedule, spec.time_zone.is_some()));
+    if let Some(tz) = &spec.time_zone
+        && let Err(e) = time_zone(tz)
+    {
+        causes.push(Cause::invalid("spec.timeZone", tz, &e.0));
+    }
     match spec.concurrency_policy.as_deref() {
         None => {}
         Some("") => causes.push(Cause::required("spec.concurrencyPolicy", "")),

@@ -6,8 +6,11 @@
 //!
 //! The parsed [`Schedule`] keeps the matching minutes, hours, days and months as bit sets, for
 //! a CronJob controller to find the next run; that search is not this module's job.
+//! [`time_zone`] finds the zone a CronJob's `timeZone` names.
 
 use std::fmt;
+
+use jiff::tz::TimeZone;
 
 /// Why a schedule does not parse, in `robfig/cron`'s words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +107,28 @@ pub fn parse_schedule(spec: &str) -> Result<Schedule, CronError> {
         days_of_week: parse_field(dow, &DAYS_OF_WEEK)?,
         day_stars: days,
     })
+}
+
+/// The IANA time zone `name` (`Europe/Paris`), as upstream's `time.LoadLocation` finds it:
+/// from the system's zoneinfo (`/usr/share/zoneinfo`), else from the copy of the time zone
+/// database built into cairn, so a machine without `tzdata` still knows every zone.
+pub fn time_zone(name: &str) -> Result<TimeZone, CronError> {
+    if name.is_empty() {
+        return Err(error("timeZone must be nil or non-empty string"));
+    }
+    let part_ok = |p: &str| {
+        (1..=14).contains(&p.len())
+            && p != "."
+            && p != ".."
+            && !p.starts_with('-')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+    };
+    let unknown = || error(format_args!("unknown time zone {name}"));
+    if !name.split('/').all(part_ok) {
+        return Err(unknown());
+    }
+    jiff::tz::db().get(name).map_err(|_| unknown())
 }
 
 /// `TZ=Europe/Paris 0 3 * * *`: the parser takes the zone off the front (upstream's
@@ -301,6 +326,31 @@ mod tests {
 
     fn err(spec: &str) -> String {
         parse_schedule(spec).unwrap_err().0
+    }
+
+    #[test]
+    fn time_zones_are_found_by_their_iana_names() {
+        for name in [
+            "UTC",
+            "Etc/UTC",
+            "Europe/Paris",
+            "America/Argentina/Buenos_Aires",
+        ] {
+            assert!(time_zone(name).is_ok(), "{name}");
+        }
+        let paris = time_zone("Europe/Paris").unwrap();
+        let noon = jiff::Timestamp::from_second(1_780_000_000).unwrap();
+        assert_ne!(paris.to_offset(noon), TimeZone::UTC.to_offset(noon));
+        for name in ["Mars/Olympus", "../etc/passwd", "Europe/-Paris", "Local"] {
+            assert_eq!(
+                time_zone(name).unwrap_err().0,
+                format!("unknown time zone {name}")
+            );
+        }
+        assert_eq!(
+            time_zone("").unwrap_err().0,
+            "timeZone must be nil or non-empty string"
+        );
     }
 
     #[test]

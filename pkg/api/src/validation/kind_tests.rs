@@ -586,6 +586,11 @@ fn cron_jobs() {
                     "spec.schedule: Invalid value: \"TZ=UTC 0 * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
                 ],
             ),
+            (json!({"spec": {"timeZone": "Europe/Paris"}}), &[]),
+            (
+                json!({"spec": {"timeZone": "Mars/Olympus"}}),
+                &["spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"],
+            ),
             (
                 json!({"spec": {"concurrencyPolicy": "Sometimes"}}),
                 &[
@@ -955,5 +960,32 @@ fn kinds_without_rules_get_their_metadata_checked() {
     assert!(
         causes[0].starts_with("metadata.name: Invalid value: \"Bad\""),
         "{causes:?}"
+    );
+}
+
+#[test]
+fn controller_revisions() {
+    let revision = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": "web-5d4f8", "namespace": "default"},
+        "revision": 2, "data": {"spec": {"template": {"$patch": "replace"}}}});
+    table(
+        &revision,
+        &[
+            (
+                json!({"revision": -1}),
+                &["revision: Invalid value: -1: must be greater than or equal to 0"],
+            ),
+            (json!({"data": null}), &["data: Required value"]),
+        ],
+    );
+    update_table(
+        &revision,
+        &[
+            (json!({"revision": 3}), &[]),
+            (
+                json!({"data": {"spec": {"template": {"metadata": {"labels": {"app": "x"}}}}}}),
+                &["data: Invalid value: runtime.RawExtension{…}: field is immutable"],
+            ),
+        ],
     );
 }

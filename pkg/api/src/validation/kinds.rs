@@ -101,6 +101,15 @@ impl Rules for coordination::v1::Lease {
     }
 }
 
+impl Rules for apps::v1::ControllerRevision {
+    fn create(&self) -> Vec<Cause> {
+        workloads::validate_controller_revision(self)
+    }
+    fn update(&self, old: &Self) -> Vec<Cause> {
+        workloads::validate_controller_revision_update(self, old)
+    }
+}
+
 impl Rules for discovery::v1::EndpointSlice {
     fn create(&self) -> Vec<Cause> {
         endpoints::validate_endpoint_slice(self)
@@ -180,6 +189,9 @@ fn check(resource: &Resource, old: Option<&Value>, new: &Value) -> Vec<Cause> {
         ("apps/v1", "ReplicaSet") => typed::<apps::v1::ReplicaSet>(resource, old, new),
         ("apps/v1", "StatefulSet") => typed::<apps::v1::StatefulSet>(resource, old, new),
         ("apps/v1", "DaemonSet") => typed::<apps::v1::DaemonSet>(resource, old, new),
+        ("apps/v1", "ControllerRevision") => {
+            typed::<apps::v1::ControllerRevision>(resource, old, new)
+        }
         ("batch/v1", "Job") => typed::<batch::v1::Job>(resource, old, new),
         ("batch/v1", "CronJob") => typed::<batch::v1::CronJob>(resource, old, new),
         ("coordination.k8s.io/v1", "Lease") => typed::<coordination::v1::Lease>(resource, old, new),
@@ -226,6 +238,7 @@ fn fill_missing(resource: &Resource, obj: &Value) -> (Value, Vec<Cause>) {
             ("spec", "template", || json!({}), false),
         ],
         "ReplicaSet" => &[("spec", "selector", || json!({}), true)],
+        "ControllerRevision" => &[("", "revision", || json!(0), false)],
         "Job" => &[("spec", "template", || json!({}), false)],
         "CronJob" => &[
             ("spec", "schedule", || json!(""), false),

@@ -28,7 +28,7 @@ mod render;
 mod services;
 mod workloads;
 
-pub use cron::{CronError, Schedule, parse_schedule};
+pub use cron::{CronError, Schedule, parse_schedule, time_zone};
 pub use kinds::{validate_create, validate_update};
 
 /// The most bytes all of an object's annotation keys and values may take together.

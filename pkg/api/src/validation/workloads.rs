@@ -1,11 +1,12 @@
 //! The apps workloads: Deployment, ReplicaSet, StatefulSet and DaemonSet, as upstream's
 //! `pkg/apis/apps/validation` and the apps strategies check them. They share one shape: a
 //! non-empty selector that matches the pod template's labels, a template whose pods restart
-//! `Always`, counts that are not negative, and a selector that never changes.
+//! `Always`, counts that are not negative, and a selector that never changes. Their
+//! ControllerRevisions carry data that never changes and a revision that is not negative.
 
 use k8s_openapi::api::apps::v1::{
-    DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy, ReplicaSet, StatefulSet,
-    StatefulSetUpdateStrategy,
+    ControllerRevision, DaemonSet, DaemonSetUpdateStrategy, Deployment, DeploymentStrategy,
+    ReplicaSet, StatefulSet, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -447,5 +448,29 @@ pub fn validate_stateful_set_update(new: &StatefulSet, old: &StatefulSet) -> Vec
     vec![Cause::forbidden(
         "spec",
         "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    )]
+}
+
+/// A ControllerRevision: data is required, the revision not negative.
+pub fn validate_controller_revision(r: &ControllerRevision) -> Vec<Cause> {
+    let mut causes = non_negative(Some(r.revision), "revision");
+    if r.data.is_none() {
+        causes.push(Cause::required("data", ""));
+    }
+    causes
+}
+
+/// A ControllerRevision's data never changes.
+pub fn validate_controller_revision_update(
+    new: &ControllerRevision,
+    old: &ControllerRevision,
+) -> Vec<Cause> {
+    if new.data == old.data {
+        return Vec::new();
+    }
+    vec![Cause::invalid_rendered(
+        "data",
+        "runtime.RawExtension{…}",
+        IMMUTABLE,
     )]
 }
