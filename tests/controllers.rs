@@ -426,6 +426,93 @@ async fn jobs_complete_fail_after_their_backoff_limit_and_expire() -> Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn indexed_jobs_and_pod_failure_policies() -> Result<()> {
+    let (_server, _nodes, k) = cluster(2).await?;
+    // Indexed: one succeeded pod per index, each knowing its index.
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: shards}\nspec:\n  completionMode: Indexed\n  completions: 4\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: c, image: busybox, command: ['true']}\n",
+    )?;
+    k.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/shards",
+        "--timeout=60s",
+    ])?;
+    let status = k.ok(&[
+        "get",
+        "job",
+        "shards",
+        "-o",
+        "jsonpath={.status.succeeded} {.status.completedIndexes}",
+    ])?;
+    ensure!(status == "4 0-3", "{status}");
+    let pods = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=shards",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.labels.batch\.kubernetes\.io/job-completion-index}:{.spec.hostname}:{.spec.containers[0].env[?(@.name=="JOB_COMPLETION_INDEX")].valueFrom.fieldRef.fieldPath} {end}"#,
+    ])?;
+    let field = "metadata.annotations['batch.kubernetes.io/job-completion-index']";
+    let want: Vec<String> = (0..4).map(|i| format!("{i}:shards-{i}:{field}")).collect();
+    ensure!(lines(&pods) == want, "{pods}");
+
+    // FailJob: the first pod that exits 1 fails the Job, whatever its backoffLimit.
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: fatal}\nspec:\n  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {operator: In, values: [1]}\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: main, image: busybox, command: ['false']}\n",
+    )?;
+    k.ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/fatal",
+        "--timeout=60s",
+    ])?;
+    let failed = k.ok(&[
+        "get",
+        "job",
+        "fatal",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="Failed")].reason}|{.status.conditions[?(@.type=="Failed")].message}|{.status.failed}"#,
+    ])?;
+    let parts: Vec<&str> = failed.split('|').collect();
+    ensure!(
+        parts.len() == 3
+            && parts[0] == "PodFailurePolicy"
+            && parts[1].starts_with("Container main for pod default/fatal-")
+            && parts[1].ends_with("failed with exit code 1 matching FailJob rule at index 0")
+            && parts[2] == "1",
+        "{failed}"
+    );
+
+    // Ignore: exits of 1 do not count, so backoffLimit 0 is never reached; the pods are
+    // replaced until the deadline.
+    k.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: flaky}\nspec:\n  backoffLimit: 0\n  activeDeadlineSeconds: 5\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes: {operator: In, values: [1]}\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: main, image: busybox, command: ['false']}\n",
+    )?;
+    k.ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/flaky",
+        "--timeout=60s",
+    ])?;
+    let reason = k.ok(&[
+        "get",
+        "job",
+        "flaky",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="Failed")].reason} {.status.failed}"#,
+    ])?;
+    ensure!(reason == "DeadlineExceeded 0", "{reason}");
+    let tries = k.ok(&["get", "pods", "-l", "job-name=flaky", "-o", "name"])?;
+    ensure!(tries.lines().count() >= 2, "replaced pods: {tries}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_cronjob_fires_and_keeps_its_history_short() -> Result<()> {
     let (server, _nodes, k) = cluster(1).await?;
     k.ok_with_input(

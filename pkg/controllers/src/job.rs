@@ -6,9 +6,15 @@
 //! the `Complete` or `Failed` condition (with `SuccessCriteriaMet` / `FailureTarget` first,
 //! as 1.31+ writes them), its remaining pods are deleted, and after
 //! `ttlSecondsAfterFinished` the Job itself is deleted (upstream's TTL-after-finished
-//! controller). Pods are counted from the cache: a finished pod deleted by hand is
-//! forgotten (upstream tracks them with a finalizer).
+//! controller). An Indexed Job needs one succeeded pod per index ([`job_index`]); a
+//! `podFailurePolicy` may fail the Job at a pod's first failure or not count it
+//! ([`pod_failure_policy`]). Pods are counted from the cache: a finished pod deleted by hand
+//! is forgotten (upstream tracks them with a finalizer).
+//!
+//! [`job_index`]: crate::job_index
+//! [`pod_failure_policy`]: crate::pod_failure_policy
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +28,8 @@ use crate::claim::claim;
 use crate::error::{Error, Result};
 use crate::expectations::Expectations;
 use crate::informer::Change;
+use crate::job_index::{self, index_of};
+use crate::pod_failure_policy::{Verdict, judge};
 use crate::queue::Queue;
 use crate::reconcile::Reconcile;
 use crate::replicaset::slow_start;
@@ -167,14 +175,36 @@ impl Reconcile for JobController {
             .filter(|p| pods::is_active(p))
             .cloned()
             .collect();
-        let succeeded = owned
-            .iter()
-            .filter(|p| pods::phase(p) == "Succeeded")
-            .count() as i32;
-        let failed_pods: Vec<&Arc<Pod>> = owned
-            .iter()
-            .filter(|p| pods::phase(p) == "Failed")
-            .collect();
+        let indexed = spec.completion_mode.as_deref() == Some("Indexed");
+        let completions = spec.completions.unwrap_or(0);
+        let succeeded_pods = owned.iter().filter(|p| pods::phase(p) == "Succeeded");
+        // An Indexed Job counts succeeded indexes, each once.
+        let succeeded_indexes: BTreeSet<i32> = if indexed {
+            succeeded_pods
+                .clone()
+                .filter_map(|p| index_of(p, completions))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let succeeded = if indexed {
+            succeeded_indexes.len() as i32
+        } else {
+            succeeded_pods.count() as i32
+        };
+        // Failures the pod failure policy ignores do not count; one may fail the Job.
+        let mut failed_pods: Vec<&Arc<Pod>> = Vec::new();
+        let mut fail_job = None;
+        for pod in owned.iter().filter(|p| pods::phase(p) == "Failed") {
+            match judge(spec.pod_failure_policy.as_ref(), pod) {
+                Verdict::Ignore => continue,
+                Verdict::FailJob(message) => {
+                    fail_job.get_or_insert(message);
+                }
+                Verdict::Count => {}
+            }
+            failed_pods.push(pod);
+        }
         let failed = failed_pods.len() as i32;
         let old = job.status.clone().unwrap_or_default();
         let start = old.start_time.as_ref().map(|t| t.0).unwrap_or(now);
@@ -183,23 +213,26 @@ impl Reconcile for JobController {
             succeeded: Some(succeeded),
             failed: Some(failed),
             conditions: old.conditions.clone(),
+            completed_indexes: indexed.then(|| job_index::intervals(&succeeded_indexes)),
             ..old.clone()
         };
         let satisfied = self.expectations.satisfied(key, &self.pods);
         let mut again = None;
         let backoff_limit = spec.backoff_limit.unwrap_or(6);
         let deadline = spec.active_deadline_seconds;
-        let failure = if failed > backoff_limit {
+        let failure = if let Some(message) = fail_job {
+            Some(("PodFailurePolicy", message))
+        } else if failed > backoff_limit {
             Some((
                 "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
+                "Job has reached the specified backoff limit".to_string(),
             ))
         } else if let Some(d) = deadline
             && now.as_second() - start.as_second() >= d
         {
             Some((
                 "DeadlineExceeded",
-                "Job was active longer than specified deadline",
+                "Job was active longer than specified deadline".to_string(),
             ))
         } else {
             if let Some(d) = deadline {
@@ -217,8 +250,8 @@ impl Reconcile for JobController {
             self.delete_pods(key, &pod_api, &active).await?;
             active.clear();
             let conditions = status.conditions.get_or_insert_with(Vec::new);
-            conditions.push(condition("FailureTarget", reason, message, now));
-            conditions.push(condition("Failed", reason, message, now));
+            conditions.push(condition("FailureTarget", reason, &message, now));
+            conditions.push(condition("Failed", reason, &message, now));
             again = spec
                 .ttl_seconds_after_finished
                 .map(|t| Duration::from_secs(t.max(0) as u64));
@@ -252,6 +285,17 @@ impl Reconcile for JobController {
                 None if succeeded > 0 => 0,
                 None => parallelism,
             } as usize;
+            // An Indexed Job's pods without a valid index, or for an index that succeeded
+            // or that another active pod holds, go first.
+            if indexed {
+                let mut held = BTreeSet::new();
+                let (keep, extra): (Vec<_>, Vec<_>) = active.drain(..).partition(|p| {
+                    index_of(p, completions)
+                        .is_some_and(|i| !succeeded_indexes.contains(&i) && held.insert(i))
+                });
+                active = keep;
+                self.delete_pods(key, &pod_api, &extra).await?;
+            }
             if active.len() > want {
                 pods::sort_for_deletion(&mut active);
                 let surplus: Vec<Arc<Pod>> = active.drain(..active.len() - want).collect();
@@ -268,8 +312,18 @@ impl Reconcile for JobController {
                     let d = Duration::from_secs(wait as u64);
                     again = Some(again.map_or(d, |a: Duration| a.min(d)));
                 } else {
-                    self.create_pods(key, &job, &pod_api, want - active.len())
-                        .await?;
+                    let n = want - active.len();
+                    let indexes = if indexed {
+                        let mut taken = succeeded_indexes.clone();
+                        taken.extend(active.iter().filter_map(|p| index_of(p, completions)));
+                        job_index::next_indexes(completions, &taken, n)
+                            .into_iter()
+                            .map(Some)
+                            .collect()
+                    } else {
+                        vec![None; n]
+                    };
+                    self.create_pods(key, &job, &pod_api, &indexes).await?;
                 }
             }
         }
@@ -297,34 +351,46 @@ impl Reconcile for JobController {
 }
 
 impl JobController {
+    /// Creates one pod per entry of `indexes`: of that completion index, or of none.
     async fn create_pods(
         &self,
         key: &ObjectKey,
         job: &Job,
         api: &Api<Pod>,
-        n: usize,
+        indexes: &[Option<i32>],
     ) -> Result<()> {
         let Some(template) = job.spec.as_ref().map(|s| s.template.clone()) else {
             return Ok(());
         };
         let ns = meta::namespace(&job.metadata);
-        let pod = pods::from_template(
-            &template,
-            ns,
-            meta::controller_ref::<Job>(&job.metadata),
-            &pods::generate_name_prefix(meta::name(&job.metadata)),
-            &[],
-        );
+        let name = meta::name(&job.metadata);
         tracing::debug!(
             namespace = ns,
-            job = meta::name(&job.metadata),
-            n,
+            job = name,
+            n = indexes.len(),
             "creating job pods"
         );
-        slow_start(n, |_| async {
-            let created = api.create(&pod).await?;
-            self.expectations.written(key, &created.metadata);
-            Ok(())
+        slow_start(indexes.len(), |i| {
+            let index = indexes[i];
+            let prefix = match index {
+                Some(index) => format!("{name}-{index}"),
+                None => name.to_string(),
+            };
+            let mut pod = pods::from_template(
+                &template,
+                ns,
+                meta::controller_ref::<Job>(&job.metadata),
+                &pods::generate_name_prefix(&prefix),
+                &[],
+            );
+            if let Some(index) = index {
+                job_index::assign(&mut pod, name, index);
+            }
+            async move {
+                let created = api.create(&pod).await?;
+                self.expectations.written(key, &created.metadata);
+                Ok(())
+            }
         })
         .await
     }

@@ -4,18 +4,23 @@
 //! concurrency policy, a Job template that is a valid Job, and a name short enough for the
 //! Jobs named after it.
 
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec, PodFailurePolicy, PodFailurePolicyRule};
 
 use super::cron::{parse_schedule, time_zone};
 use super::pods::{restart_policy, validate_pod_template};
 use super::workloads::{non_negative, selector_unchanged, validate_label_selector};
-use super::{Cause, render};
+use super::{Cause, CauseReason, render};
 use crate::labels::Selector;
 
 /// The longest CronJob name: a DNS-1035 label less the 11 characters of a Job's suffix.
 pub const CRON_JOB_NAME_MAX: usize = 52;
 
 const CONCURRENCY_POLICIES: &[&str] = &["Allow", "Forbid", "Replace"];
+const COMPLETION_MODES: &[&str] = &["NonIndexed", "Indexed"];
+/// The most pods an Indexed Job runs at once.
+const MAX_INDEXED_PARALLELISM: i32 = 100_000;
+const POLICY_ACTIONS: &[&str] = &["Count", "FailIndex", "FailJob", "Ignore"];
+const EXIT_CODE_OPERATORS: &[&str] = &["In", "NotIn"];
 
 /// A Job.
 pub fn validate_job(job: &Job) -> Vec<Cause> {
@@ -54,7 +59,209 @@ fn validate_job_spec(spec: &JobSpec, path: &str) -> Vec<Cause> {
             &["OnFailure", "Never"],
         ));
     }
+    causes.extend(validate_completion_mode(spec, path));
+    if let Some(failure_policy) = &spec.pod_failure_policy {
+        causes.extend(validate_pod_failure_policy(
+            spec,
+            failure_policy,
+            &format!("{path}.podFailurePolicy"),
+        ));
+        if policy == "OnFailure" {
+            causes.push(Cause::invalid(
+                format!("{path}.template.spec.restartPolicy"),
+                policy,
+                "only \"Never\" is supported when podFailurePolicy is specified",
+            ));
+        }
+    }
     causes
+}
+
+/// `Invalid value: <detail>`, for a problem upstream reports without the value.
+fn invalid_without_value(field: String, detail: &str) -> Cause {
+    Cause {
+        reason: CauseReason::FieldValueInvalid,
+        message: format!("Invalid value: {detail}"),
+        field,
+    }
+}
+
+/// A known completion mode; an Indexed Job says how many completions it needs.
+fn validate_completion_mode(spec: &JobSpec, path: &str) -> Vec<Cause> {
+    let Some(mode) = spec.completion_mode.as_deref() else {
+        return Vec::new();
+    };
+    if !COMPLETION_MODES.contains(&mode) {
+        return vec![Cause::not_supported(
+            format!("{path}.completionMode"),
+            mode,
+            COMPLETION_MODES,
+        )];
+    }
+    let mut causes = Vec::new();
+    if mode == "Indexed" {
+        if spec.completions.is_none() {
+            causes.push(Cause::required(
+                format!("{path}.completions"),
+                "when completion mode is Indexed",
+            ));
+        }
+        if let Some(p) = spec.parallelism
+            && p > MAX_INDEXED_PARALLELISM
+        {
+            causes.push(Cause::invalid_int(
+                format!("{path}.parallelism"),
+                i64::from(p),
+                &format!(
+                    "must be less than or equal to {MAX_INDEXED_PARALLELISM} when completion mode is Indexed"
+                ),
+            ));
+        }
+    }
+    causes
+}
+
+/// Each rule: a known action, and exactly one of exit codes (a known operator, known
+/// container, sorted unique codes, no 0 with `In`) or pod conditions.
+fn validate_pod_failure_policy(
+    spec: &JobSpec,
+    policy: &PodFailurePolicy,
+    path: &str,
+) -> Vec<Cause> {
+    let pod_spec = spec.template.spec.as_ref();
+    let names: Vec<&str> = pod_spec
+        .into_iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut causes = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        causes.extend(validate_rule(
+            spec,
+            rule,
+            &format!("{path}.rules[{i}]"),
+            &names,
+        ));
+    }
+    causes
+}
+
+fn validate_rule(
+    spec: &JobSpec,
+    rule: &PodFailurePolicyRule,
+    path: &str,
+    names: &[&str],
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let action = format!("{path}.action");
+    match rule.action.as_str() {
+        "" => causes.push(Cause::required(
+            action,
+            &format!("valid values: {}", go_quoted(POLICY_ACTIONS)),
+        )),
+        "FailIndex" if spec.backoff_limit_per_index.is_none() => causes.push(Cause::invalid(
+            action,
+            "FailIndex",
+            "requires the backoffLimitPerIndex to be set",
+        )),
+        a if !POLICY_ACTIONS.contains(&a) => {
+            causes.push(Cause::not_supported(action, a, POLICY_ACTIONS));
+        }
+        _ => {}
+    }
+    let conditions = rule.on_pod_conditions.as_deref().unwrap_or_default();
+    if let Some(codes) = &rule.on_exit_codes {
+        let at = format!("{path}.onExitCodes");
+        match codes.operator.as_str() {
+            "" => causes.push(Cause::required(
+                format!("{at}.operator"),
+                &format!("valid values: {}", go_quoted(EXIT_CODE_OPERATORS)),
+            )),
+            op if !EXIT_CODE_OPERATORS.contains(&op) => causes.push(Cause::not_supported(
+                format!("{at}.operator"),
+                op,
+                EXIT_CODE_OPERATORS,
+            )),
+            _ => {}
+        }
+        if let Some(name) = &codes.container_name
+            && !names.contains(&name.as_str())
+        {
+            causes.push(Cause::invalid(
+                format!("{at}.containerName"),
+                name,
+                "must be one of the container or initContainer names in the pod template",
+            ));
+        }
+        let values = &codes.values;
+        let rendered = format!(
+            "[]int32{{{}}}",
+            values
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if values.is_empty() {
+            causes.push(Cause::invalid_rendered(
+                format!("{at}.values"),
+                &rendered,
+                "at least one value is required",
+            ));
+        }
+        for (j, &v) in values.iter().enumerate() {
+            let at_j = format!("{at}.values[{j}]");
+            if codes.operator == "In" && v == 0 {
+                causes.push(Cause::invalid_int(
+                    &at_j,
+                    0,
+                    "must not be 0 for the In operator",
+                ));
+            }
+            if values[..j].contains(&v) {
+                causes.push(Cause::duplicate(&at_j, &v.to_string()));
+            }
+        }
+        if values.windows(2).any(|w| w[0] > w[1]) {
+            causes.push(Cause::invalid_rendered(
+                format!("{at}.values"),
+                &rendered,
+                "must be ordered",
+            ));
+        }
+    }
+    for (j, c) in conditions.iter().enumerate() {
+        let status = c.status.as_str();
+        if !status.is_empty() && !["True", "False", "Unknown"].contains(&status) {
+            causes.push(Cause::not_supported(
+                format!("{path}.onPodConditions[{j}].status"),
+                status,
+                &["True", "False", "Unknown"],
+            ));
+        }
+    }
+    match (rule.on_exit_codes.is_some(), !conditions.is_empty()) {
+        (true, true) => causes.push(invalid_without_value(
+            path.to_string(),
+            "specifying both OnExitCodes and OnPodConditions is not supported",
+        )),
+        (false, false) => causes.push(invalid_without_value(
+            path.to_string(),
+            "specifying one of OnExitCodes and OnPodConditions is required",
+        )),
+        _ => {}
+    }
+    causes
+}
+
+/// A list as Go's `%q` prints a `[]string`: `["a" "b"]`.
+fn go_quoted(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    format!("[{}]", quoted.join(" "))
 }
 
 /// A selector, when given (the API server generates one unless `manualSelector` is set),

@@ -525,6 +525,51 @@ fn jobs() {
                 json!({"spec": {"manualSelector": true}}),
                 &["spec.selector: Required value"],
             ),
+            (
+                json!({"spec": {"completionMode": "Indexed", "completions": 5, "parallelism": 2}}),
+                &[],
+            ),
+            (
+                json!({"spec": {"completionMode": "Indexed", "completions": null}}),
+                &["spec.completions: Required value: when completion mode is Indexed"],
+            ),
+            (
+                json!({"spec": {"completionMode": "Sometimes"}}),
+                &[
+                    "spec.completionMode: Unsupported value: \"Sometimes\": supported values: \"NonIndexed\", \"Indexed\"",
+                ],
+            ),
+            (
+                json!({"spec": {"podFailurePolicy": {"rules": [
+                    {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                ]}}}),
+                &[],
+            ),
+            (
+                json!({"spec": {"podFailurePolicy": {"rules": [
+                    {"action": "Retry", "onExitCodes": {"operator": "In", "containerName": "nope", "values": [3, 0, 3]}},
+                    {"action": "Count"},
+                ]}}}),
+                &[
+                    "spec.podFailurePolicy.rules[0].action: Unsupported value: \"Retry\": supported values: \"Count\", \"FailIndex\", \"FailJob\", \"Ignore\"",
+                    "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"nope\": must be one of the container or initContainer names in the pod template",
+                    "spec.podFailurePolicy.rules[0].onExitCodes.values[1]: Invalid value: 0: must not be 0 for the In operator",
+                    "spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 3",
+                    "spec.podFailurePolicy.rules[0].onExitCodes.values: Invalid value: []int32{3, 0, 3}: must be ordered",
+                    "spec.podFailurePolicy.rules[1]: Invalid value: specifying one of OnExitCodes and OnPodConditions is required",
+                ],
+            ),
+            (
+                json!({"spec": {
+                    "podFailurePolicy": {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]},
+                    "template": {"spec": {"restartPolicy": "OnFailure"}},
+                }}),
+                &[
+                    "spec.podFailurePolicy.rules[0].action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set",
+                    "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is supported when podFailurePolicy is specified",
+                ],
+            ),
         ],
     );
     update_table(
