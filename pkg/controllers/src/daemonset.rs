@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::claim::claim;
 use crate::error::Result;
 use crate::expectations::Expectations;
-use crate::history::{self, History, Recorded};
+use crate::history::{self, History};
 use crate::informer::Change;
 use crate::queue::Queue;
 use crate::reconcile::Reconcile;
@@ -216,19 +216,13 @@ impl Reconcile for DaemonSetController {
         .await?;
         let collisions = ds.status.as_ref().and_then(|s| s.collision_count);
         let hash = template::hash(&spec.template, REVISION_HASH, collisions);
-        let api = Api::<DaemonSet>::namespaced(self.client.clone(), ns);
-        if !meta::is_deleting(&ds.metadata) {
-            let recorded = self
+        if !meta::is_deleting(&ds.metadata)
+            && !self
                 .history
-                .record::<DaemonSet>(&ds.metadata, &spec.template, &hash)
-                .await?;
-            if recorded == Recorded::Collision {
-                // Another template has this hash: hash again with a higher count.
-                let count = collisions.unwrap_or(0) + 1;
-                let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
-                api.patch_status(&key.name, &patch).await?;
-                return Ok(None);
-            }
+                .record::<DaemonSet>(&ds.metadata, &spec.template, &hash, collisions)
+                .await?
+        {
+            return Ok(None);
         }
         let tmpl = with_daemon_tolerations(&spec.template);
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
@@ -389,6 +383,7 @@ impl Reconcile for DaemonSetController {
         {
             return Ok(again);
         }
+        let api = Api::<DaemonSet>::namespaced(self.client.clone(), ns);
         let patch = Patch::Merge(json!({"status": {
             "desiredNumberScheduled": desired,
             "currentNumberScheduled": scheduled,

@@ -11,12 +11,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use cairn_client::{Api, Client, DeleteParams, Patch, Store};
-use k8s_openapi::Resource;
+use cairn_client::{Api, Client, DeleteParams, Object, Patch, Store};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
+use k8s_openapi::{Metadata, NamespaceResourceScope};
 use serde_json::{Value, json};
 
 use crate::daemonset::REVISION_HASH;
@@ -25,7 +25,7 @@ use crate::meta;
 
 /// What recording the current template found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
+enum Recorded {
     /// The template is the owner's revision with this number, the highest.
     Revision(i64),
     /// Another template already has this name: the owner's collision count must grow.
@@ -74,8 +74,31 @@ impl History {
         owned
     }
 
-    /// Makes `template` (of hash `hash`) the newest revision of `owner`, a `K`.
-    pub async fn record<K: Resource>(
+    /// Makes `template` (of hash `hash`, hashed with collision count `collisions`) the newest
+    /// revision of `owner`, a `K`. When another template already has that name, raises the
+    /// owner's `status.collisionCount` instead (its next pass hashes again) and returns false.
+    pub async fn record<K>(
+        &self,
+        owner: &ObjectMeta,
+        template: &PodTemplateSpec,
+        hash: &str,
+        collisions: Option<i32>,
+    ) -> Result<bool>
+    where
+        K: Object + Metadata<Ty = ObjectMeta, Scope = NamespaceResourceScope>,
+    {
+        if self.write::<K>(owner, template, hash).await? == Recorded::Collision {
+            let count = collisions.unwrap_or(0) + 1;
+            let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
+            Api::<K>::namespaced(self.client.clone(), meta::namespace(owner))
+                .patch_status(meta::name(owner), &patch)
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn write<K: k8s_openapi::Resource>(
         &self,
         owner: &ObjectMeta,
         template: &PodTemplateSpec,

@@ -22,7 +22,7 @@ use crate::claim::claim;
 use crate::daemonset::REVISION_HASH;
 use crate::error::Result;
 use crate::expectations::Expectations;
-use crate::history::{self, History, Recorded};
+use crate::history::{self, History};
 use crate::informer::Change;
 use crate::queue::Queue;
 use crate::reconcile::Reconcile;
@@ -121,19 +121,13 @@ impl Reconcile for StatefulSetController {
         let collisions = set.status.as_ref().and_then(|s| s.collision_count);
         let hash = template::hash(&spec.template, REVISION_HASH, collisions);
         let revision = history::name_of(&set.metadata, &hash);
-        let sets = Api::<StatefulSet>::namespaced(self.client.clone(), ns);
-        if !meta::is_deleting(&set.metadata) {
-            let recorded = self
+        if !meta::is_deleting(&set.metadata)
+            && !self
                 .history
-                .record::<StatefulSet>(&set.metadata, &spec.template, &hash)
-                .await?;
-            if recorded == Recorded::Collision {
-                // Another template has this hash: hash again with a higher count.
-                let count = collisions.unwrap_or(0) + 1;
-                let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
-                sets.patch_status(&key.name, &patch).await?;
-                return Ok(None);
-            }
+                .record::<StatefulSet>(&set.metadata, &spec.template, &hash, collisions)
+                .await?
+        {
+            return Ok(None);
         }
         let replicas = spec.replicas.unwrap_or(1).max(0);
         let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
@@ -185,6 +179,7 @@ impl Reconcile for StatefulSetController {
             .flatten()
             .any(|(k, v)| before.get(k).unwrap_or(&json!(0)) != v);
         if changed {
+            let sets = Api::<StatefulSet>::namespaced(self.client.clone(), ns);
             match sets
                 .patch_status(&key.name, &Patch::Merge(json!({"status": status})))
                 .await
