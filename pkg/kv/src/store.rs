@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) peers: Peers,
     clock: Mutex<LeaseClock>,
     proposer: mpsc::Sender<Pending>,
+    /// The batches that may be in Raft at once ([`MAX_IN_FLIGHT`]).
+    slots: Arc<Semaphore>,
     readers: mpsc::Sender<oneshot::Sender<Result<u64>>>,
     shutdown: CancellationToken,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -193,6 +195,7 @@ impl Store {
             peers,
             clock: Mutex::new(clock),
             proposer,
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             readers,
             shutdown: CancellationToken::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -353,13 +356,37 @@ impl Store {
         if write.encoded_len() > self.inner.config.max_request_bytes {
             return Err(Error::RequestTooLarge);
         }
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .proposer
-            .send((write, tx))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        let result = rx.await.map_err(|_| Error::Stopped)??;
+        let proposer = &self.inner.proposer;
+        // A write alone (none waiting for the batcher, a slot free) is proposed from here: a
+        // batch of one either way, without the batcher's two hand-offs. Under load writes queue
+        // and go in batches.
+        let alone = proposer.capacity() == proposer.max_capacity();
+        let slot = alone
+            .then(|| self.inner.slots.clone().try_acquire_owned().ok())
+            .flatten();
+        let result = match slot {
+            Some(permit) => {
+                let results = self
+                    .inner
+                    .propose(cairnpb::WriteBatch {
+                        writes: vec![write],
+                    })
+                    .await;
+                drop(permit);
+                results?
+                    .results
+                    .pop()
+                    .ok_or_else(|| Error::Storage("result count mismatch".into()))?
+            }
+            None => {
+                let (tx, rx) = oneshot::channel();
+                proposer
+                    .send((write, tx))
+                    .await
+                    .map_err(|_| Error::Stopped)?;
+                rx.await.map_err(|_| Error::Stopped)??
+            }
+        };
         match result.result {
             Some(Outcome::Refused(r)) if r.kind == 0 => Err(Error::InvalidArgument(r.detail)),
             Some(Outcome::Refused(r)) => Err(Refusal::into_error(r.kind, &r.detail)),
@@ -955,9 +982,8 @@ fn membership_err<E: std::fmt::Display>(e: RaftError<NodeId, E>) -> Error {
 
 /// Collects concurrent writes into batches, each proposed as one Raft entry.
 async fn propose_batches(inner: Arc<Inner>, mut rx: mpsc::Receiver<Pending>) {
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
+        let Ok(permit) = inner.slots.clone().acquire_owned().await else {
             return;
         };
         let Some(first) = rx.recv().await else { return };
