@@ -199,11 +199,23 @@ impl Reconcile for DaemonSetController {
         let spec = ds.spec.clone().unwrap_or_default();
         let selector = meta::selector(Some(&spec.selector))?;
         let pod_api = Api::<Pod>::namespaced(self.client.clone(), ns);
-        let candidates: Vec<Arc<Pod>> = self
+        let in_namespace: Vec<Arc<Pod>> = self
             .pods
             .list()
             .into_iter()
-            .filter(|p| meta::namespace(&p.metadata) == ns && !meta::is_deleting(&p.metadata))
+            .filter(|p| meta::namespace(&p.metadata) == ns)
+            .collect();
+        // The revisions some pod still runs (terminating ones too) are kept, whatever the
+        // history limit.
+        let in_use: HashSet<String> = in_namespace
+            .iter()
+            .filter(|p| meta::is_controlled_by(&p.metadata, &ds.metadata))
+            .filter_map(|p| meta::labels(&p.metadata).get(REVISION_HASH))
+            .map(|h| history::name_of(&ds.metadata, h))
+            .collect();
+        let candidates: Vec<Arc<Pod>> = in_namespace
+            .into_iter()
+            .filter(|p| !meta::is_deleting(&p.metadata))
             .collect();
         let controller_ref = meta::controller_ref::<DaemonSet>(&ds.metadata);
         let owned = claim(
@@ -285,15 +297,6 @@ impl Reconcile for DaemonSetController {
         }
         // Pods for nodes that are gone.
         delete.extend(by_node.into_values().flatten());
-        // The revisions some pod still runs are kept, whatever the history limit.
-        let in_use: HashSet<String> = self
-            .pods
-            .list()
-            .iter()
-            .filter(|p| meta::is_controlled_by(&p.metadata, &ds.metadata))
-            .filter_map(|p| meta::labels(&p.metadata).get(REVISION_HASH))
-            .map(|h| history::name_of(&ds.metadata, h))
-            .collect();
         if !meta::is_deleting(&ds.metadata) {
             let limit = spec.revision_history_limit.unwrap_or(10);
             let current = history::name_of(&ds.metadata, &hash);

@@ -310,7 +310,7 @@ impl Reconcile for EndpointsController {
         };
 
         // Endpoints.
-        let subsets: Vec<EndpointSubset> = groups
+        let mut subsets: Vec<EndpointSubset> = groups
             .iter()
             .map(|(ports, members)| {
                 let (up, down): (Vec<_>, Vec<_>) = members.iter().partition(|p| ready(p));
@@ -332,7 +332,6 @@ impl Reconcile for EndpointsController {
                 }
             })
             .collect();
-        let mut subsets = subsets;
         let truncated = truncate(&mut subsets, MAX_ENDPOINTS_ADDRESSES);
         let mut labels = svc.metadata.labels.clone().unwrap_or_default();
         labels.insert(

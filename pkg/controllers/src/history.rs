@@ -23,15 +23,6 @@ use crate::daemonset::REVISION_HASH;
 use crate::error::Result;
 use crate::meta;
 
-/// What recording the current template found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Recorded {
-    /// The template is the owner's revision with this number, the highest.
-    Revision(i64),
-    /// Another template already has this name: the owner's collision count must grow.
-    Collision,
-}
-
 /// The ControllerRevisions of DaemonSets and StatefulSets.
 #[derive(Clone)]
 pub struct History {
@@ -87,7 +78,7 @@ impl History {
     where
         K: Object + Metadata<Ty = ObjectMeta, Scope = NamespaceResourceScope>,
     {
-        if self.write::<K>(owner, template, hash).await? == Recorded::Collision {
+        if !self.write::<K>(owner, template, hash).await? {
             let count = collisions.unwrap_or(0) + 1;
             let patch = Patch::Merge(json!({"status": {"collisionCount": count}}));
             Api::<K>::namespaced(self.client.clone(), meta::namespace(owner))
@@ -98,12 +89,14 @@ impl History {
         Ok(true)
     }
 
+    /// Writes the revision of `template`, or renumbers it as the newest; false when another
+    /// template already has its name.
     async fn write<K: k8s_openapi::Resource>(
         &self,
         owner: &ObjectMeta,
         template: &PodTemplateSpec,
         hash: &str,
-    ) -> Result<Recorded> {
+    ) -> Result<bool> {
         let api =
             Api::<ControllerRevision>::namespaced(self.client.clone(), meta::namespace(owner));
         let name = name_of(owner, hash);
@@ -132,7 +125,7 @@ impl History {
                     revision: newest + 1,
                 };
                 match api.create(&revision).await {
-                    Ok(_) => return Ok(Recorded::Revision(newest + 1)),
+                    Ok(_) => return Ok(true),
                     // Written by an earlier pass the cache has not seen yet, or someone else's.
                     Err(e) if e.is_already_exists() => api.get(&name).await?,
                     Err(e) => return Err(e.into()),
@@ -141,15 +134,15 @@ impl History {
         };
         let ours = meta::is_controlled_by(&existing.metadata, owner);
         if !ours || existing.data.as_ref().map(|d| &d.0) != Some(&data) {
-            return Ok(Recorded::Collision);
+            return Ok(false);
         }
         if existing.revision >= newest {
-            return Ok(Recorded::Revision(existing.revision));
+            return Ok(true);
         }
         // Back to an older template: its revision becomes the newest.
         let patch = Patch::Merge(json!({"revision": newest + 1}));
         api.patch(&name, &patch).await?;
-        Ok(Recorded::Revision(newest + 1))
+        Ok(true)
     }
 
     /// Deletes `owner`'s oldest revisions beyond `limit`, sparing `current` and those named in

@@ -9,7 +9,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec, PodFailurePolicy, PodFa
 use super::cron::{parse_schedule, time_zone};
 use super::pods::{restart_policy, validate_pod_template};
 use super::workloads::{non_negative, selector_unchanged, validate_label_selector};
-use super::{Cause, CauseReason, render};
+use super::{Cause, render};
 use crate::labels::Selector;
 
 /// The longest CronJob name: a DNS-1035 label less the 11 characters of a Job's suffix.
@@ -75,15 +75,6 @@ fn validate_job_spec(spec: &JobSpec, path: &str) -> Vec<Cause> {
         }
     }
     causes
-}
-
-/// `Invalid value: <detail>`, for a problem upstream reports without the value.
-fn invalid_without_value(field: String, detail: &str) -> Cause {
-    Cause {
-        reason: CauseReason::FieldValueInvalid,
-        message: format!("Invalid value: {detail}"),
-        field,
-    }
 }
 
 /// A known completion mode; an Indexed Job says how many completions it needs.
@@ -245,12 +236,12 @@ fn validate_rule(
         }
     }
     match (rule.on_exit_codes.is_some(), !conditions.is_empty()) {
-        (true, true) => causes.push(invalid_without_value(
-            path.to_string(),
+        (true, true) => causes.push(Cause::invalid_omitted(
+            path,
             "specifying both OnExitCodes and OnPodConditions is not supported",
         )),
-        (false, false) => causes.push(invalid_without_value(
-            path.to_string(),
+        (false, false) => causes.push(Cause::invalid_omitted(
+            path,
             "specifying one of OnExitCodes and OnPodConditions is required",
         )),
         _ => {}

@@ -104,6 +104,16 @@ impl Cause {
         }
     }
 
+    /// A malformed value upstream does not print (`field.OmitValueType`): `Invalid value:
+    /// <detail>`.
+    pub fn invalid_omitted(field: impl Into<String>, detail: &str) -> Cause {
+        Cause {
+            reason: CauseReason::FieldValueInvalid,
+            message: format!("Invalid value: {detail}"),
+            field: field.into(),
+        }
+    }
+
     /// A malformed number: `Invalid value: <n>: <detail>`.
     pub fn invalid_int(field: impl Into<String>, value: i64, detail: &str) -> Cause {
         Cause::invalid_rendered(field, &value.to_string(), detail)
