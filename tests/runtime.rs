@@ -253,6 +253,88 @@ fn exit_code_and_both_streams_reach_the_cri_log() -> Result<()> {
     Ok(())
 }
 
+/// `ctr run` forks its shim (a single-threaded caller); a caller with threads, such as the agent,
+/// re-executes the binary as `cairn shim start`, which `CAIRN_SHIM=exec` forces. Both shims
+/// stream the output to an attached `run` while the container runs, give its exit code, serve
+/// `exec` and `stop`, and outlive their starter.
+#[test]
+fn forked_and_re_executed_shims_behave_alike() -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let node = Node::new()?;
+    node.import_test_images()?;
+    for (mode, re_executed) in [("fork", false), ("exec", true)] {
+        let name = format!("attached-{mode}");
+        let mut run = node
+            .command([
+                "run",
+                "busybox:test",
+                &name,
+                "--",
+                "sh",
+                "-c",
+                "echo first; echo err >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second; exit 7",
+            ])
+            .env("CAIRN_SHIM", mode)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut lines = BufReader::new(run.stdout.take().context("stdout")?).lines();
+        let first = lines.next().context("no output")??;
+        ensure!(first == "first", "{mode}: {first:?}");
+        // The line came while the container still runs (it waits for /tmp/go).
+        ensure!(
+            node.status(&name)?
+                .is_some_and(|s| s.starts_with("running")),
+            "{mode}: {:?}",
+            node.status(&name)?
+        );
+        let cmdline = fs::read(format!("/proc/{}/cmdline", shim_pid(&node, &name)?))?;
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        ensure!(
+            cmdline.contains(" shim ") == re_executed,
+            "{mode}: the shim runs {cmdline:?}"
+        );
+        node.ok(["exec", &name, "--", "touch", "/tmp/go"])?;
+        ensure!(
+            lines.next().context("no second line")?? == "second",
+            "{mode}"
+        );
+        let status = run.wait()?;
+        ensure!(status.code() == Some(7), "{mode}: {status:?}");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut run.stderr.take().context("stderr")?, &mut err)?;
+        ensure!(err == "err\n", "{mode}: {err:?}");
+
+        let name = format!("detached-{mode}");
+        let out = node
+            .command([
+                "run",
+                "--detach",
+                "busybox:test",
+                &name,
+                "--",
+                "sleep",
+                "300",
+            ])
+            .env("CAIRN_SHIM", mode)
+            .output()?;
+        ensure!(out.status.success(), "{mode}: {}", stderr(&out));
+        let exec = node
+            .command(["exec", &name, "--", "sh", "-c", "exit 4"])
+            .env("CAIRN_SHIM", mode)
+            .output()?;
+        ensure!(exec.status.code() == Some(4), "{mode}: {exec:?}");
+        ensure!(!process_gone(shim_pid(&node, &name)?), "{mode}: shim gone");
+        node.ok(["stop", "-t", "0", &name])?;
+        ensure!(
+            node.status(&name)?.as_deref() == Some("exited (137)"),
+            "{mode}"
+        );
+        node.ok(["rm", &name, &format!("attached-{mode}")])?;
+    }
+    Ok(())
+}
+
 #[test]
 fn env_args_cwd_and_user_reach_the_process() -> Result<()> {
     let node = Node::new()?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use cairn_runtime::container::{self, State};
+use cairn_runtime::container::{self, Follow, State};
 use cairn_runtime::registries::Registries;
 use cairn_runtime::spec::{self, Settings};
 use cairn_runtime::{Paths, archive, image::ImageStore, sandbox};
@@ -311,7 +311,11 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
                 writeln!(out, "deleted {}", r.name)?;
             }
         }
-        CtrCommand::Run(run) => return run_container(&paths, &exe, run),
+        CtrCommand::Run(run) => {
+            // A shim forked from this process must not inherit a held lock on stdout.
+            drop(out);
+            return run_container(&paths, &exe, run);
+        }
         CtrCommand::Ps => {
             writeln!(out, "{:<20} {:<13} {:<40} STATUS", "NAME", "ID", "IMAGE")?;
             for i in container::list(&paths)? {
@@ -348,6 +352,7 @@ pub fn ctr(args: CtrArgs) -> Result<i32> {
         }
         CtrCommand::Logs { follow, name } => {
             drop(out);
+            let follow = if follow { Follow::Watch } else { Follow::No };
             container::copy_logs(
                 &paths,
                 &name,
@@ -398,10 +403,13 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
         seccomp: run.seccomp,
     };
     container::create(paths, &run.name, &run.image, settings)?;
-    if let Err(e) = container::start(paths, &run.name, exe) {
-        let _ = container::remove(paths, &run.name, true);
-        return Err(e.into());
-    }
+    let started = match container::start(paths, &run.name, exe) {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = container::remove(paths, &run.name, true);
+            return Err(e.into());
+        }
+    };
     if run.detach {
         println!("{}", run.name);
         return Ok(0);
@@ -409,7 +417,7 @@ fn run_container(paths: &Paths, exe: &std::path::Path, run: RunArgs) -> Result<i
     let status = container::copy_logs(
         paths,
         &run.name,
-        true,
+        Follow::Started(&started),
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     )?;

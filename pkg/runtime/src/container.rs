@@ -8,9 +8,8 @@
 //! `container.log` (CRI format) and `shim.log`.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -21,6 +20,7 @@ use crate::digest::Digest;
 use crate::error::io;
 use crate::files::{read_json, write_json};
 use crate::image::ImageStore;
+use crate::launch::Link;
 use crate::log::Stream;
 use crate::spec::Settings;
 use crate::{Error, Paths, Result};
@@ -34,38 +34,81 @@ const POLL: Duration = Duration::from_millis(2);
 const WATCHED_POLL: Duration = Duration::from_millis(100);
 
 /// Wakes a caller that follows a container when a file in its directory changes (the log
-/// grows, `status.json` is renamed in): inotify, or plain polling where it is unavailable.
-struct Changes(Option<nix::sys::inotify::Inotify>);
+/// grows, `status.json` is renamed in): inotify, the link to the shim for its starter, or plain
+/// polling where neither is available. The starter's link costs nothing to close, where closing
+/// an inotify descriptor waits for an SRCU grace period (10–20 ms here).
+enum Changes<'a> {
+    Inotify(nix::sys::inotify::Inotify),
+    Shim(&'a Link),
+    Poll,
+}
 
-impl Changes {
+impl<'a> Changes<'a> {
     fn watch(dir: &Path) -> Self {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-        Changes(inotify.filter(|i| {
+        let watching = inotify.filter(|i| {
             i.add_watch(
                 dir,
                 AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE,
             )
             .is_ok()
-        }))
+        });
+        watching.map_or(Changes::Poll, Changes::Inotify)
+    }
+
+    fn of(follow: Follow<'a>, dir: &Path) -> Self {
+        match follow {
+            Follow::No => Changes::Poll,
+            Follow::Watch => Changes::watch(dir),
+            Follow::Started(started) => Changes::Shim(&started.link),
+        }
     }
 
     /// Returns after a change since the last call (at once if one is pending) or a while.
     fn wait(&self) {
-        let Some(inotify) = &self.0 else {
-            std::thread::sleep(POLL);
-            return;
-        };
         use std::os::fd::AsFd;
-        let mut fds = [nix::poll::PollFd::new(
-            inotify.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
+        let fd = match self {
+            Changes::Inotify(inotify) => inotify.as_fd(),
+            Changes::Shim(link) => link.fd(),
+            Changes::Poll => {
+                std::thread::sleep(POLL);
+                return;
+            }
+        };
+        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
         let timeout =
             nix::poll::PollTimeout::try_from(WATCHED_POLL).unwrap_or(nix::poll::PollTimeout::MAX);
         let _ = nix::poll::poll(&mut fds, timeout);
-        while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+        match self {
+            Changes::Inotify(inotify) => {
+                while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+            }
+            Changes::Shim(link) => {
+                link.drain();
+            }
+            Changes::Poll => {}
+        }
     }
+}
+
+/// How [`copy_logs`] follows a container's log.
+#[derive(Clone, Copy)]
+pub enum Follow<'a> {
+    /// Copies what is there and returns.
+    No,
+    /// Until the container ended, woken by changes to its directory.
+    Watch,
+    /// Until the container ended, woken by the shim this caller started.
+    Started(&'a Started),
+}
+
+/// A container as the caller that started it holds it.
+#[derive(Debug)]
+pub struct Started {
+    /// What the shim recorded.
+    pub run: RunState,
+    link: Link,
 }
 
 /// What was asked for a container.
@@ -279,9 +322,10 @@ pub fn list(paths: &Paths) -> Result<Vec<Info>> {
     Ok(out)
 }
 
-/// Starts `name`'s shim (the binary `shim_exe`, re-executed as `cairn shim start`) and waits
-/// until it reports the container running or failing.
-pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
+/// Starts `name`'s shim (forked from this process, or the binary `shim_exe` re-executed as
+/// `cairn shim start`: [`crate::launch`]) and waits until it reports the container running or
+/// failing.
+pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<Started> {
     let info = info(paths, name)?;
     if !matches!(info.state, State::Created) {
         return Err(Error::Shim(format!(
@@ -291,49 +335,28 @@ pub fn start(paths: &Paths, name: &str, shim_exe: &Path) -> Result<RunState> {
     let dir = dir(paths, name);
     let shim_log = dir.join("shim.log");
     let log = fs::File::create(&shim_log).map_err(io("creating", &shim_log))?;
-    let mut child = Command::new(shim_exe)
-        .arg("shim")
-        .arg("--data-dir")
-        .arg(paths.agent.parent().unwrap_or(Path::new("/")))
-        .arg("--run-dir")
-        .arg(&paths.run)
-        .arg("start")
-        .arg(name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .map_err(io("starting shim", shim_exe))?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(io("reading from shim", shim_exe))?;
+    let (link, line) = crate::launch::start_shim(paths, name, shim_exe, log)?;
     if line.trim() != "ok" {
-        let _ = child.wait();
-        let detail = fs::read_to_string(&shim_log).unwrap_or_default();
-        let msg = line
-            .trim()
-            .strip_prefix("error: ")
-            .unwrap_or(line.trim())
-            .to_string();
-        let msg = if msg.is_empty() {
-            detail.trim().to_string()
-        } else {
-            msg
+        let msg = match line.trim().strip_prefix("error: ").unwrap_or(line.trim()) {
+            "" => fs::read_to_string(&shim_log)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            msg => msg.to_string(),
         };
         return Err(Error::Shim(msg));
     }
-    // The shim lives on in its own session; its starter need not wait for it.
-    std::mem::forget(child);
-    match info_state(paths, name)? {
-        State::Running(run) => Ok(run),
+    let run = match info_state(paths, name)? {
+        State::Running(run) => run,
         State::Exited(_) => read_json(&dir.join("state.json"))?
-            .ok_or_else(|| Error::Shim("no state recorded".into())),
-        _ => Err(Error::Shim(
-            "the shim reported success but recorded no state".into(),
-        )),
-    }
+            .ok_or_else(|| Error::Shim("no state recorded".into()))?,
+        _ => {
+            return Err(Error::Shim(
+                "the shim reported success but recorded no state".into(),
+            ));
+        }
+    };
+    Ok(Started { run, link })
 }
 
 fn info_state(paths: &Paths, name: &str) -> Result<State> {
@@ -439,47 +462,28 @@ pub(crate) fn clean_up(paths: &Paths, record: &ContainerRecord) -> Result<()> {
     Ok(())
 }
 
-/// Runs `args` in the running container `name` through an exec shim (the binary `shim_exe`
-/// re-executed as `cairn shim exec`) with this process's stdio; returns its exit code.
+/// Runs `args` in the running container `name` through an exec shim (forked, or the binary
+/// `shim_exe` re-executed as `cairn shim exec`) with this process's stdio; returns its exit
+/// code.
 pub fn exec(paths: &Paths, name: &str, shim_exe: &Path, args: &[String], tty: bool) -> Result<i32> {
     let info = info(paths, name)?;
     if !matches!(info.state, State::Running(_)) {
         return Err(Error::NotRunning(name.to_string()));
     }
-    let status = Command::new(shim_exe)
-        .arg("shim")
-        .arg("--data-dir")
-        .arg(paths.agent.parent().unwrap_or(Path::new("/")))
-        .arg("--run-dir")
-        .arg(&paths.run)
-        .arg("exec")
-        .args(tty.then_some("--tty"))
-        .arg(name)
-        .arg("--")
-        .args(args)
-        .status()
-        .map_err(io("starting exec shim", shim_exe))?;
-    use std::os::unix::process::ExitStatusExt;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    crate::launch::exec_shim(paths, name, shim_exe, args, tty)
 }
 
-/// Copies the container's log to `stdout`/`stderr` (decoded); with `follow`, until it ended.
+/// Copies the container's log to `stdout`/`stderr` (decoded); when following, until it ended.
 pub fn copy_logs(
     paths: &Paths,
     name: &str,
-    follow: bool,
+    follow: Follow<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<Option<ExitStatus>> {
     info(paths, name)?;
-    // Only a follower waits for changes.
-    let changes = if follow {
-        Changes::watch(&dir(paths, name))
-    } else {
-        Changes(None)
-    };
+    let changes = Changes::of(follow, &dir(paths, name));
+    let follow = !matches!(follow, Follow::No);
     let path = dir(paths, name).join("container.log");
     let mut file = loop {
         match fs::File::open(&path) {

@@ -24,6 +24,7 @@ pub mod digest;
 pub mod error;
 pub(crate) mod files;
 pub mod image;
+pub mod launch;
 pub mod layer;
 pub mod log;
 pub mod pull;

@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -39,8 +39,7 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");
-            println!("error: {}", chain(&e));
-            let _ = std::io::stdout().flush();
+            Starter::new().report(&format!("error: {}", chain(&e)));
             return 1;
         }
     };
@@ -55,13 +54,13 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
         shim_start_time: container::proc_stat(shim_pid).map(|(_, t)| t),
     };
     if let Err(e) = crate::files::write_json_volatile(&dir.join("state.json"), &state) {
-        println!("error: {}", chain(&e));
+        Starter::new().report(&format!("error: {}", chain(&e)));
         let _ = c.delete(true);
         return 1;
     }
-    println!("ok");
-    let _ = std::io::stdout().flush();
-    detach_stdio();
+    // The starter may be gone already (SIGPIPE is ignored again: `prepare`).
+    let mut starter = Starter::new();
+    starter.report("ok");
 
     let log_path = dir.join("container.log");
     let log = OpenOptions::new().create(true).append(true).open(&log_path);
@@ -72,7 +71,7 @@ pub fn run_start(paths: &Paths, name: &str) -> i32 {
             return 1;
         }
     };
-    let (code, signal) = supervise(Pid::from_raw(pid), out_r, err_r, &mut log);
+    let (code, signal) = supervise(Pid::from_raw(pid), out_r, err_r, &mut log, &mut starter);
     let oom_killed = mode.oom_kills(&record.cgroups_path()) > 0;
     let status = ExitStatus {
         exit_code: code,
@@ -175,7 +174,11 @@ fn prepare(paths: &Paths, name: &str) -> Result<Prepared> {
                 return Err(e);
             }
         }
-        if let Err(source) = c.start() {
+        let started = c.start();
+        // The container's processes are forked: this shim ignores SIGPIPE again, as every
+        // Rust program does, so that a starter gone away is a write error, not its end.
+        crate::signals::ignore_sigpipe();
+        if let Err(source) = started {
             let _ = c.delete(true);
             return Err(Error::Libcontainer {
                 op: "start",
@@ -239,16 +242,63 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(target.as_str()))
 }
 
-fn detach_stdio() {
-    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0);
-        let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
+/// The shim's stdout, a pipe to whoever started it (`crate::launch`): one report line, then a
+/// byte whenever the log grew; the pipe's end, when this process is gone, tells that the exit
+/// is recorded. Nothing here blocks or fails the shim: a starter that went away (a detached
+/// `ctr run`) or does not read is only not told.
+struct Starter {
+    live: bool,
+}
+
+impl Starter {
+    fn new() -> Self {
+        let stdout = std::io::stdout();
+        let is_pipe = nix::sys::stat::fstat(stdout.as_raw_fd()).is_ok_and(|s| {
+            nix::sys::stat::SFlag::from_bits_truncate(s.st_mode)
+                .contains(nix::sys::stat::SFlag::S_IFIFO)
+        });
+        let live = is_pipe
+            && nix::fcntl::fcntl(
+                stdout.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )
+            .is_ok();
+        Starter { live }
+    }
+
+    /// Writes the report line.
+    fn report(&mut self, line: &str) {
+        let mut stdout = std::io::stdout();
+        if writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            self.live = false;
+        }
+    }
+
+    /// Tells the starter that the log grew.
+    fn log_grew(&mut self) {
+        if !self.live {
+            return;
+        }
+        match nix::unistd::write(std::io::stdout(), b".") {
+            // A byte not yet read wakes the starter as well as a second one would.
+            Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
+            Err(_) => self.live = false,
+        }
     }
 }
 
 /// Copies the pipes into the log and reaps until `init` exited and the pipes closed; returns
 /// the exit code and the killing signal.
-fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32, Option<i32>) {
+fn supervise(
+    init: Pid,
+    out_r: OwnedFd,
+    err_r: OwnedFd,
+    log: &mut File,
+    starter: &mut Starter,
+) -> (i32, Option<i32>) {
     let mut streams: Vec<(OwnedFd, LineBuffer)> = vec![
         (out_r, LineBuffer::new(Stream::Stdout)),
         (err_r, LineBuffer::new(Stream::Stderr)),
@@ -294,6 +344,7 @@ fn supervise(init: Pid, out_r: OwnedFd, err_r: OwnedFd, log: &mut File) -> (i32,
                 }
                 Ok(n) => {
                     let _ = line.push(&buf[..n], log);
+                    starter.log_grew();
                 }
             }
         }

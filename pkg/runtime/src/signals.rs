@@ -62,3 +62,14 @@ pub(crate) fn restore_defaults() {
         }
     }
 }
+
+/// Ignores SIGPIPE again (after [`restore_defaults`] and the forks it was for), as Rust sets up
+/// every program: a write to a pipe whose reader is gone then fails instead of killing.
+pub(crate) fn ignore_sigpipe() {
+    #[allow(unsafe_code)]
+    // SAFETY: installs no handler, only the kernel's ignore disposition, in a process whose
+    // other code never changes SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
